@@ -1,0 +1,27 @@
+"""Environment variables, read in one place. Functions, not import-time constants, so a test or a
+long-running process that changes the environment sees the change."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where converted built-in models live: ``$SIMMATCH_CACHE`` or the user cache directory."""
+    env = os.environ.get("SIMMATCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("simmatch"))
+
+
+def default_device() -> str:
+    """``$SIMMATCH_DEVICE`` or CUDA when available, else CPU."""
+    env = os.environ.get("SIMMATCH_DEVICE")
+    if env:
+        return env
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
