@@ -25,3 +25,12 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def data_root() -> Path:
+    """Where the benchmark data sets live: ``$SIMMATCH_DATA`` or ``<project root>/../shared/data``."""
+    env = os.environ.get("SIMMATCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    # src/simmatch/settings.py -> parents[2] is the project root of a source checkout.
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
