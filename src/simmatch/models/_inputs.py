@@ -1,0 +1,50 @@
+"""Validation of texts and pairs shared by every model entry point, so the library, the CLI and the
+HTTP service reject the same bad input with the same message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from simmatch.errors import InputError
+
+
+def check_text(value: Any, where: str = "text") -> str:
+    if value is None:
+        raise InputError(f"{where} is None; expected a non-empty string")
+    if not isinstance(value, str):
+        raise InputError(f"{where} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise InputError(f"{where} is empty or whitespace only")
+    return value
+
+
+def check_texts(texts: Any, name: str = "texts") -> list[str]:
+    """A non-empty list of non-empty strings. A bare string is the caller's job to wrap."""
+    if texts is None:
+        raise InputError(f"{name} is None; expected a list of strings")
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        if hasattr(texts, "__iter__") and not isinstance(texts, (str, bytes, dict)):
+            texts = list(texts)
+        else:
+            raise InputError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise InputError(f"{name} is empty; pass at least one text")
+    return [check_text(t, f"{name}[{i}]") for i, t in enumerate(texts)]
+
+
+def check_pairs(pairs: Any, name: str = "pairs") -> list[tuple[str, str]]:
+    if pairs is None:
+        raise InputError(f"{name} is None; expected a list of (text_a, text_b) pairs")
+    if isinstance(pairs, (str, bytes, dict)) or not hasattr(pairs, "__iter__"):
+        raise InputError(f"{name} must be a list of (text_a, text_b) pairs, got {type(pairs).__name__}")
+    pairs = list(pairs)
+    if not pairs:
+        raise InputError(f"{name} is empty; pass at least one pair")
+    out = []
+    for i, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes, dict)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            got = f"{len(pair)} items" if isinstance(pair, Sequence) and not isinstance(pair, str) else repr(pair)
+            raise InputError(f"{name}[{i}] is not a pair of two texts (got {got})")
+        out.append((check_text(pair[0], f"{name}[{i}][0]"), check_text(pair[1], f"{name}[{i}][1]")))
+    return out
