@@ -20,9 +20,39 @@ _CHARS = (
     "什么怎样哪里谁请问吧呢啊？！，。、"
 )
 _WORDS = [
-    "hello", "world", "how", "are", "you", "the", "a", "is", "what", "good", "day", "milk", "seafood",
-    "drink", "eat", "can", "i", "after", "lemon", "water", "cat", "dog", "search", "query", "passage",
-    ":", "?", ".", ",", "!", "##s", "##ing", "##ed",
+    "hello",
+    "world",
+    "how",
+    "are",
+    "you",
+    "the",
+    "a",
+    "is",
+    "what",
+    "good",
+    "day",
+    "milk",
+    "seafood",
+    "drink",
+    "eat",
+    "can",
+    "i",
+    "after",
+    "lemon",
+    "water",
+    "cat",
+    "dog",
+    "search",
+    "query",
+    "passage",
+    ":",
+    "?",
+    ".",
+    ",",
+    "!",
+    "##s",
+    "##ing",
+    "##ed",
 ]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -49,7 +79,11 @@ def build_tokenizer(out: Path):
     )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
         model_max_length=64,
     )
     fast.save_pretrained(out)
@@ -60,8 +94,13 @@ def _bert_config(vocab_size: int, **kw):
     from transformers import BertConfig
 
     return BertConfig(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, **kw,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        **kw,
     )
 
 
@@ -97,7 +136,9 @@ def build_tiny_cross_encoder(out: Path, labels: list[str] | None) -> Path:
         cfg = _bert_config(len(vocab), num_labels=1)
     else:
         cfg = _bert_config(
-            len(vocab), num_labels=len(labels), id2label=dict(enumerate(labels)),
+            len(vocab),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
             label2id={v: i for i, v in enumerate(labels)},
         )
     BertForSequenceClassification(cfg).save_pretrained(out)

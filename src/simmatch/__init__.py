@@ -21,7 +21,14 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from simmatch.index import Index
-    from simmatch.models import Embedder, PairClassifier, PairPrediction, RankedDocument, pipeline, resolve_model
+    from simmatch.models import (
+        Embedder,
+        PairClassifier,
+        PairPrediction,
+        RankedDocument,
+        pipeline,
+        resolve_model,
+    )
 
 __all__ = [*_LAZY, "__version__"]
 

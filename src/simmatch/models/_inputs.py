@@ -44,7 +44,11 @@ def check_pairs(pairs: Any, name: str = "pairs") -> list[tuple[str, str]]:
     out = []
     for i, pair in enumerate(pairs):
         if isinstance(pair, (str, bytes, dict)) or not isinstance(pair, Sequence) or len(pair) != 2:
-            got = f"{len(pair)} items" if isinstance(pair, Sequence) and not isinstance(pair, str) else repr(pair)
+            got = (
+                f"{len(pair)} items"
+                if isinstance(pair, Sequence) and not isinstance(pair, str)
+                else repr(pair)
+            )
             raise InputError(f"{name}[{i}] is not a pair of two texts (got {got})")
         out.append((check_text(pair[0], f"{name}[{i}][0]"), check_text(pair[1], f"{name}[{i}][1]")))
     return out

@@ -20,6 +20,7 @@ import numpy as np
 from simmatch.errors import InputError
 from simmatch.models._inputs import check_text, check_texts
 from simmatch.models.registry import DEFAULT_EMBEDDER, builtin_name, resolve_model
+from simmatch.models.results import RankedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,9 @@ class Embedder:
             weights[seg.text_index] += seg.weight
         return (sums / weights[:, None]).astype(np.float32)
 
-    def similarity(self, a: str | Sequence[str], b: str | Sequence[str], *, kind: Kind | None = "query") -> Any:
+    def similarity(
+        self, a: str | Sequence[str], b: str | Sequence[str], *, kind: Kind | None = "query"
+    ) -> Any:
         """Cosine similarity: two strings → float; lists → matrix (len(a), len(b))."""
         va = self.encode(a, kind=kind)
         vb = self.encode(b, kind=kind)
@@ -263,15 +266,27 @@ class Embedder:
         """
         if isinstance(source_sentence, (list, tuple)):
             if len(source_sentence) != 1:
-                raise InputError(
-                    f"source_sentence must be one text, got a list of {len(source_sentence)}"
-                )
+                raise InputError(f"source_sentence must be one text, got a list of {len(source_sentence)}")
             source_sentence = source_sentence[0]
         src = self.encode(check_text(source_sentence, "source_sentence"), kind=kind)
         candidates = check_texts(sentences_to_compare, "sentences_to_compare")
         cand = self.encode(candidates, kind=compare_kind or kind, batch_size=batch_size)
         scores = (cand @ src).astype(float).tolist()
         return {"text_embedding": np.vstack([src[None, :], cand]), "scores": scores}
+
+    def rank(
+        self, query: str, documents: Sequence[str], top_k: int | None = None, *, batch_size: int = 32
+    ) -> list[RankedDocument]:
+        """Documents ranked by cosine to ``query``, best first: "query: " for the query and
+        "passage: " for documents (e5's retrieval convention; models without prompts ignore it)."""
+        q = self.encode(check_text(query, "query"), kind="query")
+        docs = check_texts(documents, "documents")
+        if top_k is not None and top_k < 1:
+            raise InputError(f"top_k must be >= 1, got {top_k}")
+        d = self.encode(docs, kind="passage", batch_size=batch_size)
+        scores = d @ q
+        order = np.argsort(-scores, kind="stable")[: top_k or len(docs)]
+        return [RankedDocument(int(i), float(scores[i]), docs[i]) for i in order]
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_name!r}, dim={self.dim}, backend={self.config.backend!r})"

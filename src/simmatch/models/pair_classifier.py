@@ -21,6 +21,7 @@ import numpy as np
 from simmatch.errors import InputError
 from simmatch.models._inputs import check_pairs, check_text, check_texts
 from simmatch.models.registry import builtin_name, resolve_model
+from simmatch.models.results import RankedDocument
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +37,6 @@ class PairPrediction:
     label: str
     probabilities: dict[str, float]
     score: float
-
-
-@dataclass(frozen=True)
-class RankedDocument:
-    index: int
-    score: float
-    text: str
 
 
 @dataclass(frozen=True)
@@ -142,7 +136,9 @@ class PairClassifier:
         data = asdict(self.config)
         data["threshold_labels"] = list(self.config.threshold_labels)
         data["kind"] = "pair-classifier"
-        (out / CONFIG_NAME).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / CONFIG_NAME).write_text(
+            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         return out
 
     # ------------------------------------------------------------------ properties
@@ -164,7 +160,9 @@ class PairClassifier:
         return int(min(positions, tok, 8192))
 
     # ------------------------------------------------------------------ inference
-    def logits(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, show_progress: bool | None = None) -> np.ndarray:
+    def logits(
+        self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> np.ndarray:
         """Raw head outputs, shape (n, num_labels). Pairs longer than ``max_length`` are truncated
         longest-first with a warning (cross-encoders see both texts at once, so windows of one
         side would change the task)."""
@@ -190,8 +188,12 @@ class PairClassifier:
             full = self.tokenizer(a, b, truncation=False, verbose=False)
             truncated += sum(len(x) > self.config.max_length for x in full["input_ids"])
             enc = self.tokenizer(
-                a, b, truncation="longest_first", max_length=self.config.max_length,
-                padding=True, return_tensors="pt",
+                a,
+                b,
+                truncation="longest_first",
+                max_length=self.config.max_length,
+                padding=True,
+                return_tensors="pt",
             )
             enc = {k: v.to(self.device) for k, v in enc.items()}
             with torch.inference_mode():
@@ -209,7 +211,9 @@ class PairClassifier:
             )
         return out
 
-    def predict(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, show_progress: bool | None = None) -> list[PairPrediction]:
+    def predict(
+        self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, show_progress: bool | None = None
+    ) -> list[PairPrediction]:
         """One ``PairPrediction`` per pair, in input order."""
         logits = self.logits(pairs, batch_size=batch_size, show_progress=show_progress)
         return [self._prediction(row) for row in logits]
@@ -232,7 +236,9 @@ class PairClassifier:
         """Relevance score per pair (higher = better match), float32 (n,)."""
         return np.array([p.score for p in self.predict(pairs, batch_size=batch_size)], dtype=np.float32)
 
-    def rank(self, query: str, documents: Sequence[str], top_k: int | None = None, *, batch_size: int = 32) -> list[RankedDocument]:
+    def rank(
+        self, query: str, documents: Sequence[str], top_k: int | None = None, *, batch_size: int = 32
+    ) -> list[RankedDocument]:
         """Documents sorted by relevance to ``query``, best first; ``top_k`` keeps the first k."""
         check_text(query, "query")
         docs = check_texts(documents, "documents")

@@ -81,7 +81,9 @@ def pipeline(task: str, model: str | Embedder | PairClassifier | None = None, **
         return SentenceEmbeddingPipeline(emb)
     if task in ("sentence-similarity", "text-ranking"):
         if model is None:
-            raise InputError(f"task {task!r} needs a cross-encoder model (a trained PairClassifier directory)")
+            raise InputError(
+                f"task {task!r} needs a cross-encoder model (a trained PairClassifier directory)"
+            )
         clf = model if isinstance(model, PairClassifier) else PairClassifier(model, **kwargs)  # type: ignore[arg-type]
         return SentenceSimilarityPipeline(clf) if task == "sentence-similarity" else TextRankingPipeline(clf)
     raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")

@@ -4,9 +4,9 @@ they resolve with no network; anything else is a local directory or a Hugging Fa
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from simmatch.errors import ModelNotFoundError
 

@@ -1,0 +1,50 @@
+"""``simmatch embed``: texts → vectors, as .npy or JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+
+from simmatch.cli._common import add_embedder_options, load_embedder
+from simmatch.cli._io import texts_from_args, write_jsonl
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="embed texts (arguments, --file, or stdin) to .npy or JSON lines")
+    p.add_argument("texts", nargs="*", help="texts to embed")
+    p.add_argument(
+        "--file", "-f", help="one text per line, or JSON lines with a 'text' field ('-' for stdin)"
+    )
+    p.add_argument(
+        "--out", "-o", help="write a .npy matrix or .jsonl file here (default: JSON lines on stdout)"
+    )
+    p.add_argument(
+        "--kind", choices=["query", "passage"], default="query", help="prompt side (default query)"
+    )
+    add_embedder_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    import numpy as np
+
+    from simmatch.errors import InputError
+
+    texts = texts_from_args(args.texts, args.file)
+    if args.out and not args.out.endswith((".npy", ".jsonl")):
+        raise InputError(f"--out must end in .npy or .jsonl, got {args.out}")
+    emb = load_embedder(args)
+    vectors = emb.encode(texts, batch_size=args.batch_size, kind=args.kind, show_progress=len(texts) > 256)
+    if args.out and args.out.endswith(".npy"):
+        np.save(args.out, vectors)
+        print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 to {args.out}", file=sys.stderr)
+        return 0
+    rows = ({"index": i, "text": t, "embedding": v.tolist()} for i, (t, v) in enumerate(zip(texts, vectors)))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            write_jsonl(rows, fh)
+        print(f"wrote {len(texts)} embeddings to {args.out}", file=sys.stderr)
+    else:
+        write_jsonl(rows)
+    return 0

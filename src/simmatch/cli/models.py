@@ -1,0 +1,32 @@
+"""``simmatch models``: list the built-in models and where they are cached."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list built-in models and their cache location")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    p.add_argument("--prepare", action="store_true", help="convert/locate every built-in model now")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from simmatch.models.registry import BUILTIN_MODELS, list_builtin_models, resolve_model
+
+    if args.prepare:
+        for name in BUILTIN_MODELS:
+            resolve_model(name)
+    rows = list_builtin_models()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    print(f"{'name':<24} {'dim':>4}  {'ready':<5}  {'languages':<18} path")
+    for r in rows:
+        print(
+            f"{r['name']:<24} {r['dim']:>4}  {'yes' if r['ready'] else 'no':<5}  {r['languages']:<18} {r['path']}"
+        )
+    return 0

@@ -1,0 +1,80 @@
+"""``simmatch similarity``: two texts, or a file of pairs → scores (and labels)."""
+
+from __future__ import annotations
+
+import argparse
+
+from simmatch.cli._common import add_embedder_options, load_embedder
+from simmatch.cli._io import read_pairs, write_jsonl
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "similarity",
+        help="score text pairs: cosine with the embedder, or label + probabilities with --cross-encoder",
+    )
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="two texts to compare")
+    p.add_argument("--file", "-f", help="pairs: TSV (a, b[, label]) or JSON lines; '-' for stdin")
+    p.add_argument(
+        "--cross-encoder", "-c", help="a trained PairClassifier directory (labels + probabilities)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="label pairs with score >= threshold as '1' (cosine or regression score)",
+    )
+    add_embedder_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from simmatch.errors import InputError
+
+    if args.file and args.texts:
+        raise InputError("give two texts or --file, not both")
+    if args.file:
+        pairs = read_pairs(args.file)
+    elif len(args.texts) == 2:
+        pairs = [{"text_a": args.texts[0], "text_b": args.texts[1], "gold": None}]
+    else:
+        raise InputError(f"similarity needs exactly two texts or --file, got {len(args.texts)} text(s)")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0 and args.cross_encoder:
+        raise InputError(f"--threshold must be in [0, 1] for a cross-encoder, got {args.threshold}")
+    results = score_pairs(args, [(p["text_a"], p["text_b"]) for p in pairs])
+    for p, r in zip(pairs, results):
+        if p["gold"] is not None:
+            r["gold"] = p["gold"]
+    write_jsonl(results)
+    return 0
+
+
+def score_pairs(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> list[dict]:
+    show = len(pairs) > 256
+    if args.cross_encoder:
+        from simmatch.models import PairClassifier
+
+        clf = PairClassifier(args.cross_encoder, device=args.device, threshold=args.threshold)
+        out = []
+        for (a, b), pred in zip(pairs, clf.predict(pairs, batch_size=args.batch_size, show_progress=show)):
+            row = {"text_a": a, "text_b": b, "label": pred.label, "score": round(pred.score, 6)}
+            if pred.probabilities:
+                row["probabilities"] = {k: round(v, 6) for k, v in pred.probabilities.items()}
+            out.append(row)
+        return out
+    import numpy as np
+
+    from simmatch.models._inputs import check_pairs
+
+    checked = check_pairs(pairs)
+    emb = load_embedder(args)
+    va = emb.encode([a for a, _ in checked], batch_size=args.batch_size, show_progress=show)
+    vb = emb.encode([b for _, b in checked], batch_size=args.batch_size, show_progress=show)
+    scores = np.einsum("ij,ij->i", va, vb)
+    out = []
+    for (a, b), s in zip(checked, scores):
+        row = {"text_a": a, "text_b": b, "score": round(float(s), 6)}
+        if args.threshold is not None:
+            row["label"] = "1" if s >= args.threshold else "0"
+        out.append(row)
+    return out
