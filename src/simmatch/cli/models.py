@@ -26,7 +26,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'name':<24} {'dim':>4}  {'ready':<5}  {'languages':<18} path")
     for r in rows:
-        print(
-            f"{r['name']:<24} {r['dim']:>4}  {'yes' if r['ready'] else 'no':<5}  {r['languages']:<18} {r['path']}"
-        )
+        ready = "yes" if r["ready"] else "no"
+        print(f"{r['name']:<24} {r['dim']:>4}  {ready:<5}  {r['languages']:<18} {r['path']}")
     return 0
