@@ -108,7 +108,7 @@ def build_tiny_embedder(out: Path, prompts: bool = True) -> Path:
     """A sentence-transformers directory: tiny BERT → mean pooling → normalize, e5-style prompts."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertModel
 
     torch.manual_seed(0)

@@ -28,7 +28,10 @@ class TorchBackend:
     def __init__(self, path: str, device: str | None = None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
-        from sentence_transformers.models import Normalize
+        try:  # sentence-transformers >= 6
+            from sentence_transformers.sentence_transformer.modules import Normalize
+        except ImportError:  # 5.x
+            from sentence_transformers.models import Normalize
 
         from simmatch.settings import default_device
 

@@ -1,0 +1,32 @@
+# The two README commands: `make setup` (install everything, prepare the built-in models, run the
+# main job) and `make test` (the whole test suite). `make check` lints and type-checks.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: setup install demo test check format
+
+setup: install demo
+
+install:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# The CPU wheel of torch lies on local disk; an unpinned torch would pull a multi-GB CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[all]'
+	$(VENV)/bin/simmatch models --prepare
+
+demo:
+	$(VENV)/bin/simmatch rank "吃完海鲜可以喝牛奶吗?" --candidates-file examples/corom_candidates.txt --format table
+
+test:
+	$(PY) -m pytest -q
+
+check:
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+format:
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
