@@ -30,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from simmatch.errors import InputError
+    from simmatch.models._inputs import check_texts
 
-    texts = texts_from_args(args.texts, args.file)
+    texts = check_texts(texts_from_args(args.texts, args.file))  # before the model loads: fail fast
     if args.out and not args.out.endswith((".npy", ".jsonl")):
         raise InputError(f"--out must end in .npy or .jsonl, got {args.out}")
     emb = load_embedder(args)

@@ -34,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
     candidates = read_texts(args.file) if args.file else args.candidates
     if not candidates:
         raise InputError("no candidates: pass them as arguments or with --candidates-file")
+    from simmatch.models._inputs import check_text, check_texts
+
+    check_text(args.query, "query")
+    check_texts(candidates, "candidates")  # before the model loads
     rows = rank_candidates(args, args.query, candidates)
     if args.format == "table":
         print(f"query: {args.query}")

@@ -41,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"similarity needs exactly two texts or --file, got {len(args.texts)} text(s)")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0 and args.cross_encoder:
         raise InputError(f"--threshold must be in [0, 1] for a cross-encoder, got {args.threshold}")
-    results = score_pairs(args, [(p["text_a"], p["text_b"]) for p in pairs])
+    from simmatch.models._inputs import check_pairs
+
+    checked = check_pairs([(p["text_a"], p["text_b"]) for p in pairs])  # before the model loads
+    results = score_pairs(args, checked)
     for p, r in zip(pairs, results):
         if p["gold"] is not None:
             r["gold"] = p["gold"]
@@ -64,15 +67,12 @@ def score_pairs(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> list[
         return out
     import numpy as np
 
-    from simmatch.models._inputs import check_pairs
-
-    checked = check_pairs(pairs)
     emb = load_embedder(args)
-    va = emb.encode([a for a, _ in checked], batch_size=args.batch_size, show_progress=show)
-    vb = emb.encode([b for _, b in checked], batch_size=args.batch_size, show_progress=show)
+    va = emb.encode([a for a, _ in pairs], batch_size=args.batch_size, show_progress=show)
+    vb = emb.encode([b for _, b in pairs], batch_size=args.batch_size, show_progress=show)
     scores = np.einsum("ij,ij->i", va, vb)
     out = []
-    for (a, b), s in zip(checked, scores):
+    for (a, b), s in zip(pairs, scores):
         row = {"text_a": a, "text_b": b, "score": round(float(s), 6)}
         if args.threshold is not None:
             row["label"] = "1" if s >= args.threshold else "0"
