@@ -34,3 +34,8 @@ def data_root() -> Path:
         return Path(env).expanduser()
     # src/simmatch/settings.py -> parents[2] is the project root of a source checkout.
     return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def service_api_key() -> str | None:
+    """``$SIMMATCH_API_KEY``: the Bearer token ``simmatch serve`` requires, when set."""
+    return os.environ.get("SIMMATCH_API_KEY") or None
