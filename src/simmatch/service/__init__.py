@@ -1,0 +1,47 @@
+"""The HTTP service: a FastAPI app factory (``create_app``) over the library, dynamic batching,
+request limits and one error envelope. Needs the ``serve`` extra (fastapi, uvicorn).
+
+>>> from simmatch.service import ServiceSettings, create_app
+>>> app = create_app(ServiceSettings(model="multilingual-e5-small"))
+
+Names load on first use, so ``simmatch serve --help`` works without the extra.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "create_app": "simmatch.service.app",
+    "LoadedModels": "simmatch.service.app",
+    "ServiceSettings": "simmatch.service.settings",
+    "LimitSettings": "simmatch.service.settings",
+    "BatchingSettings": "simmatch.service.settings",
+    "serve": "simmatch.service.server",
+    "serve_main": "simmatch.service.server",
+    "settings_from_args": "simmatch.service.server",
+}
+
+if TYPE_CHECKING:
+    from simmatch.service.app import LoadedModels, create_app
+    from simmatch.service.server import serve, serve_main, settings_from_args
+    from simmatch.service.settings import BatchingSettings, LimitSettings, ServiceSettings
+
+__all__ = [
+    "BatchingSettings",
+    "LimitSettings",
+    "LoadedModels",
+    "ServiceSettings",
+    "create_app",
+    "serve",
+    "serve_main",
+    "settings_from_args",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'simmatch.service' has no attribute {name!r}")
