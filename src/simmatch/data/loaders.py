@@ -76,7 +76,9 @@ class PairDataset(Sequence[PairExample]):
         self.path = Path(path) if path is not None else None
         self.name = name if name is not None else (self.path.name if self.path else "pairs")
         self.label_type = label_type
-        self.label_set: tuple[str, ...] | None = tuple(label_set) if label_type == "class" else None
+        self.label_set: tuple[str, ...] | None = (
+            tuple(label_set) if label_type == "class" and label_set is not None else None
+        )
         self.score_range = tuple(score_range) if score_range is not None else None
 
     @overload
