@@ -352,7 +352,6 @@ def _compile_charsmap(table: list[tuple[int, tuple[int, ...]]]) -> bytes:
     double-array trie that ``tokenizers.normalizers.Precompiled`` reads). SentencePiece's trainer
     is the tool that builds it (from a rule TSV); we train a throwaway 1-line char model for it."""
     import sentencepiece as spm
-
     from sentencepiece import sentencepiece_model_pb2 as model_pb2  # needs protobuf
 
     lines = [f"{cp:X}\t{' '.join(f'{o:X}' for o in outs)}" for cp, outs in table]
