@@ -17,7 +17,8 @@ import csv
 import gzip
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -179,7 +180,7 @@ def score_to_unit(x: float | np.ndarray, lo: float, hi: float) -> float | np.nda
 # Reading lines
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def _lines(path: Path) -> Generator[tuple[int, str], None, None]:
     """Yield ``(line_number, text)`` without the line ending; ``.gz`` files are decompressed.
 
     Lines split on ``\\n`` only (a stray ``\\r`` inside a field is not a line break); a final line
@@ -509,7 +510,8 @@ def load_pairs(
     cols = _check_columns_arg(columns, ROLES)
 
     if format == "auto":
-        first = next(_lines(p), None)
+        with closing(_lines(p)) as lines:  # closes the file after peeking at the first line
+            first = next(lines, None)
         format = _detect_format(p, first[1] if first else None)
     raw_rows = _read_jsonl(p, cols) if format == "jsonl" else _read_delimited(p, format, cols)
 
