@@ -172,3 +172,11 @@ def data_root() -> Path:
     if not DATA_ROOT.exists():
         pytest.skip(f"benchmark data not found at {DATA_ROOT}")
     return DATA_ROOT
+
+
+@pytest.fixture(scope="session")
+def builtin_e5():
+    """The real built-in model (converted once into the user cache, or $SIMMATCH_CACHE)."""
+    from simmatch.models import Embedder
+
+    return Embedder("multilingual-e5-small", device="cpu")
