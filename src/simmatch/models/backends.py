@@ -28,10 +28,11 @@ class TorchBackend:
     def __init__(self, path: str, device: str | None = None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
+
         try:  # sentence-transformers >= 6
             from sentence_transformers.sentence_transformer.modules import Normalize
         except ImportError:  # 5.x
-            from sentence_transformers.models import Normalize
+            from sentence_transformers.models import Normalize  # type: ignore[no-redef]
 
         from simmatch.settings import default_device
 
@@ -40,8 +41,8 @@ class TorchBackend:
         self.st_model.eval()
         self.tokenizer = self.st_model.tokenizer
         self.prompts = {k: v for k, v in (self.st_model.prompts or {}).items() if v}
-        limit = self.st_model.max_seq_length or getattr(self.tokenizer, "model_max_length", 512)
-        self.max_seq_length = int(min(limit, 8192))
+        limit = self.st_model.max_seq_length or getattr(self.tokenizer, "model_max_length", None) or 512
+        self.max_seq_length = min(int(limit), 8192)
         # Normalization happens after long-text windows are averaged, so skip the module here.
         self._modules = [m for m in self.st_model if not isinstance(m, Normalize)]
         self._needs_token_types = "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])

@@ -77,6 +77,8 @@ class TextRankingPipeline:
 def pipeline(task: str, model: str | Embedder | PairClassifier | None = None, **kwargs: Any) -> Any:
     """Build a ModelScope-style pipeline. ``model`` is a name/path or an already-loaded model."""
     if task == "sentence-embedding":
+        if isinstance(model, PairClassifier):
+            raise InputError("sentence-embedding needs an embedding model, got a PairClassifier")
         emb = model if isinstance(model, Embedder) else Embedder(model or "multilingual-e5-small", **kwargs)
         return SentenceEmbeddingPipeline(emb)
     if task in ("sentence-similarity", "text-ranking"):
@@ -84,6 +86,8 @@ def pipeline(task: str, model: str | Embedder | PairClassifier | None = None, **
             raise InputError(
                 f"task {task!r} needs a cross-encoder model (a trained PairClassifier directory)"
             )
-        clf = model if isinstance(model, PairClassifier) else PairClassifier(model, **kwargs)  # type: ignore[arg-type]
+        if isinstance(model, Embedder):
+            raise InputError(f"task {task!r} needs a cross-encoder (PairClassifier), got an Embedder")
+        clf = model if isinstance(model, PairClassifier) else PairClassifier(model, **kwargs)
         return SentenceSimilarityPipeline(clf) if task == "sentence-similarity" else TextRankingPipeline(clf)
     raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
