@@ -1,0 +1,198 @@
+"""Dynamic batching: concurrent requests share model calls, get the results they would get alone,
+and are refused with 429 when the queue is full."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from simmatch.errors import InputError
+from simmatch.service import LoadedModels
+from simmatch.service.batching import Batcher, ModelWorker, QueueFullError
+
+from .conftest import GatedEmbedder, running
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+class Recorder:
+    """A batch function that records the batches it gets; items equal to 'bad' raise InputError."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def __call__(self, items: list[str]) -> list[str]:
+        self.batches.append(list(items))
+        if "bad" in items:
+            raise InputError("bad item")
+        if "boom" in items:
+            raise RuntimeError("boom")
+        return [x.upper() for x in items]
+
+
+async def _with_batcher(fn, body, **kw):
+    worker = ModelWorker()
+    params = {"max_batch_size": 8, "max_wait_ms": 50, "max_queue": 100, **kw}
+    batcher = Batcher("test", fn, worker, **params)
+    batcher.start()
+    try:
+        return await body(batcher)
+    finally:
+        await batcher.stop()
+        worker.shutdown()
+
+
+def test_concurrent_requests_share_a_batch():
+    fn = Recorder()
+
+    async def body(b):
+        return await asyncio.gather(b.submit(["a", "b"]), b.submit(["c"]), b.submit(["d", "e", "f"]))
+
+    results = _run(_with_batcher(fn, body))
+    assert results == [["A", "B"], ["C"], ["D", "E", "F"]]
+    assert fn.batches == [["a", "b", "c", "d", "e", "f"]]
+
+
+def test_batches_are_capped_and_requests_split_in_order():
+    fn = Recorder()
+
+    async def body(b):
+        return await asyncio.gather(b.submit(list("abc")), b.submit(list("defg")))
+
+    results = _run(_with_batcher(fn, body, max_batch_size=3))
+    assert results == [list("ABC"), list("DEFG")]
+    assert fn.batches == [list("abc"), list("def"), list("g")]
+
+
+def test_a_bad_request_fails_alone():
+    fn = Recorder()
+
+    async def body(b):
+        return await asyncio.gather(
+            b.submit(["a"]), b.submit(["bad"]), b.submit(["c"]), return_exceptions=True
+        )
+
+    ok1, bad, ok2 = _run(_with_batcher(fn, body))
+    assert ok1 == ["A"] and ok2 == ["C"]
+    assert isinstance(bad, InputError)
+    assert fn.batches[0] == ["a", "bad", "c"]  # merged first, then retried one request at a time
+    assert sorted(map(tuple, fn.batches[1:])) == [("a",), ("bad",), ("c",)]
+
+
+def test_unexpected_error_reaches_every_request_of_the_batch():
+    fn = Recorder()
+
+    async def body(b):
+        return await asyncio.gather(b.submit(["a"]), b.submit(["boom"]), return_exceptions=True)
+
+    results = _run(_with_batcher(fn, body))
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+
+def test_queue_full_refuses_whole_requests():
+    release = threading.Event()
+
+    def slow(items):
+        release.wait(5)
+        return items
+
+    async def body(b):
+        first = asyncio.ensure_future(b.submit(["a"]))
+        while b.stats.batches == 0 and b.queued:  # wait until 'a' is in the model
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.02)
+        second = asyncio.ensure_future(b.submit(["b", "c"]))
+        await asyncio.sleep(0)
+        assert b.queued == 2
+        with pytest.raises(QueueFullError, match=r"max_queue=2"):
+            await b.submit(["d"])
+        release.set()
+        return await first, await second
+
+    assert _run(_with_batcher(slow, body, max_queue=2, max_wait_ms=0)) == (["a"], ["b", "c"])
+
+
+def test_an_empty_queue_takes_an_oversized_request():
+    fn = Recorder()
+
+    async def body(b):
+        return await b.submit(list("abcde"))
+
+    assert _run(_with_batcher(fn, body, max_queue=2, max_batch_size=2)) == list("ABCDE")
+
+
+# ---------------------------------------------------------------------------- through HTTP
+def _post_all(client, bodies):
+    """POST ``bodies`` to /v1/embeddings from one thread each; responses in order."""
+    out: list = [None] * len(bodies)
+
+    def send(i):
+        out[i] = client.post("/v1/embeddings", json=bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    return threads, out
+
+
+def _wait_for(condition, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.005)
+
+
+def test_http_requests_are_merged_and_equal_unbatched(tiny_embedder):
+    gated = GatedEmbedder(tiny_embedder)
+    texts = [
+        ["吃完海鲜可以喝牛奶吗?"],
+        ["hello world", "今天天气怎么样"],
+        ["可以喝柠檬水吗"],
+        ["我爱吃水果", "cat", "dog"],
+    ]
+    with running(LoadedModels(gated), batching={"max_batch_size": 64, "max_wait_ms": 1}) as c:
+        batcher = c.app.state.runtime.embed["query"]
+        gated.gate.clear()
+        first, first_out = _post_all(c, [{"input": texts[0]}])
+        _wait_for(gated.entered.is_set)  # request 0 is inside the model; the rest must queue
+        rest, rest_out = _post_all(c, [{"input": t} for t in texts[1:]])
+        _wait_for(lambda: batcher.queued == sum(len(t) for t in texts[1:]))
+        gated.gate.set()
+        for t in first + rest:
+            t.join(30)
+    responses = first_out + rest_out
+    assert gated.calls == [1, 6]  # four requests, two model calls
+    for response, request_texts in zip(responses, texts):
+        assert response.status_code == 200, response.text
+        got = np.array([d["embedding"] for d in response.json()["data"]], dtype=np.float32)
+        np.testing.assert_allclose(got, tiny_embedder.encode(request_texts), atol=1e-5)
+
+
+def test_http_queue_full_is_429_with_retry_after(tiny_embedder):
+    gated = GatedEmbedder(tiny_embedder)
+    with running(LoadedModels(gated), batching={"max_queue": 2, "max_wait_ms": 0}) as c:
+        batcher = c.app.state.runtime.embed["query"]
+        gated.gate.clear()
+        a, a_out = _post_all(c, [{"input": "a"}])
+        _wait_for(gated.entered.is_set)
+        b, b_out = _post_all(c, [{"input": ["b", "c"]}])
+        _wait_for(lambda: batcher.queued == 2)
+        refused = c.post("/v1/embeddings", json={"input": "d"})
+        health = c.get("/health").json()
+        gated.gate.set()
+        for t in a + b:
+            t.join(30)
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    error = refused.json()["error"]
+    assert error["type"] == "overloaded"
+    assert "the embed-query queue holds 2 items and this request adds 1 (max_queue=2)" in error["message"]
+    assert health["batching"]["embed-query"]["rejected_requests"] == 1
+    assert a_out[0].status_code == 200 and b_out[0].status_code == 200
