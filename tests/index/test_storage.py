@@ -64,6 +64,7 @@ def test_update_and_delete(filled, encoder):
     assert filled.search("Pork dumplings recipe", top_k=1)[0].id == "en-2"
     assert "en-2" not in [h.id for h in filled.search("battery", mode="bm25")]
 
+    assert filled.ids()[-2:] == ["en-2", "new"]  # a re-embedded document moves to the end
     assert filled.delete(["zh-3", "en-3", "never-existed"]) == 2
     assert len(filled) == 9 and filled.get("zh-3") is None
     for mode in ("dense", "bm25", "hybrid"):

@@ -326,6 +326,12 @@ class Index:
     def __contains__(self, doc_id: object) -> bool:
         return isinstance(doc_id, str) and self.get(doc_id) is not None
 
+    def ids(self) -> list[str]:
+        """Every document id, oldest (least recently added or re-embedded) first."""
+        with self._lock:
+            self._check_open()
+            return self._store.ids()
+
     def get(self, doc_id: str) -> Document | None:
         """The stored document with this id, or ``None``."""
         if not isinstance(doc_id, str):

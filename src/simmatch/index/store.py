@@ -124,6 +124,10 @@ class Store:
         rows = self.conn.execute("SELECT row_id FROM documents ORDER BY row_id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def ids(self) -> list[str]:
+        """Every document id, in row-id (insertion) order."""
+        return [r[0] for r in self.conn.execute("SELECT id FROM documents ORDER BY row_id")]
+
     def existing(self, ids: list[str]) -> dict[str, tuple[int, str, str]]:
         """``id -> (row_id, text, metadata_json)`` for those of ``ids`` that are stored."""
         found: dict[str, tuple[int, str, str]] = {}
