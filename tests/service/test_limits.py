@@ -111,6 +111,17 @@ def test_wrong_types_are_422_naming_the_field(client):
     assert err["param"] == "encoding_format"
     err = _error(client.post("/v1/embeddings", json={}), 422)
     assert err["message"] == "input: Field required"
+    # A union field gives one message, not one per member type.
+    err = _error(client.post("/v1/embeddings", json={"input": 5}), 422)
+    assert err == {
+        "type": "invalid_request",
+        "message": "input: expected a string or a list of strings, got int",
+        "param": "input",
+    }
+    err = _error(
+        client.post("/compare", json={"source_sentence": ["a", None], "sentences_to_compare": ["b"]}), 422
+    )
+    assert err["message"] == "source_sentence: item 1 must be a string, got NoneType"
 
 
 @pytest.mark.parametrize(

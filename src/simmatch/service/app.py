@@ -62,7 +62,9 @@ class LoadedModels:
         if settings.index is not None:
             from simmatch.index import Index
 
-            index = Index.open(settings.index, embedder)
+            # Read-only: the service only searches, and never holds the writer lock, so
+            # `simmatch index add` can update the index while it is served.
+            index = Index.open(settings.index, embedder, read_only=True)
         return cls(embedder, cross, index)
 
     def close(self) -> None:
@@ -377,10 +379,16 @@ def _add_routes(app: FastAPI) -> None:
                 param="rerank",
             )
         query = rt.check_text(body.query, "query")
+        try:
+            from simmatch.index.types import check_filter
+
+            check_filter(body.filter)
+        except InputError as exc:
+            raise ApiError(422, str(exc), type="input_error", param="filter") from exc
         limit = rt.limits.max_items_per_request
-        for name in ("top_k", "rerank_top_k"):
+        for name in ("top_k", "rerank_top_k") if body.rerank else ("top_k",):
             value = getattr(body, name)
-            if value is not None and value > limit:
+            if value > limit:
                 message = f"{name}={value} exceeds max_items_per_request={limit}"
                 raise ApiError(422, message, type="limit_exceeded", param=name)
         hits = await rt.worker.run(
@@ -443,10 +451,7 @@ def _add_routes(app: FastAPI) -> None:
             )
         index = None
         if rt.index is not None:
-            index = {"path": Path(str(rt.settings.index)).name if rt.settings.index else None}
-            size = getattr(rt.index, "__len__", None)
-            if callable(size):
-                index["documents"] = size()
+            index = {"name": Path(rt.index.path).name, "documents": await rt.worker.run(len, rt.index)}
         return {"object": "list", "data": cards, "index": index}
 
 

@@ -15,6 +15,18 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _str_or_str_list(value: Any) -> Any:
+    """One clear message for a ``str | list[str]`` field, instead of one error per union member."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise ValueError(f"expected a string or a list of strings, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ValueError(f"item {i} must be a string, got {type(item).__name__}")
+    return value
+
+
 # ---------------------------------------------------------------------------- /v1/embeddings
 class EmbeddingRequest(_Request):
     """OpenAI's embeddings request, plus the optional ``input_type``."""
@@ -35,7 +47,7 @@ class EmbeddingRequest(_Request):
 
     @field_validator("input", mode="before")
     @classmethod
-    def _no_token_ids(cls, value: Any) -> Any:
+    def _text_or_texts(cls, value: Any) -> Any:
         if isinstance(value, list) and value:
             first = value[0]
             if isinstance(first, int) or (isinstance(first, list) and first and isinstance(first[0], int)):
@@ -43,7 +55,7 @@ class EmbeddingRequest(_Request):
                     "token-id input (lists of integers) is not supported: send the text itself, "
                     "as a string or a list of strings"
                 )
-        return value
+        return _str_or_str_list(value)
 
 
 class EmbeddingData(BaseModel):
@@ -93,6 +105,11 @@ class CompareRequest(_Request):
     source_sentence: str | list[str] = Field(description="one text, or a list holding one text")
     sentences_to_compare: list[str]
     return_embeddings: bool = Field(default=False, description="include text_embedding (source first)")
+
+    @field_validator("source_sentence", mode="before")
+    @classmethod
+    def _text_or_texts(cls, value: Any) -> Any:
+        return _str_or_str_list(value)
 
 
 class CompareResponse(BaseModel):
@@ -145,11 +162,14 @@ class RerankResponse(BaseModel):
 class SearchRequest(_Request):
     query: str
     top_k: int = Field(default=10, ge=1)
-    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    mode: Literal["dense", "bm25", "hybrid"] = Field(
+        default="dense", description="dense vectors, BM25, or their reciprocal-rank fusion"
+    )
     rerank: bool = Field(default=False, description="rerank the candidates with the loaded cross-encoder")
-    rerank_top_k: int | None = Field(default=None, ge=1, description="candidates the reranker sees")
-    filter: dict[str, str | int | float | bool | None] | None = Field(
-        default=None, description="metadata equality filter on top-level keys"
+    rerank_top_k: int = Field(default=50, ge=1, description="first-stage candidates the reranker rescores")
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description="metadata equality filter: {key: string, number, boolean or null} on top-level keys",
     )
 
 
