@@ -125,3 +125,19 @@ def test_invalid_setting_names_the_field():
         InputError, match=r"limits\.max_items_per_request: Input should be greater than or equal to 1"
     ):
         settings_from_args(_parse(["--max-items-per-request", "0"]))
+
+
+def test_cli_serve_maps_flags_onto_settings(monkeypatch):
+    from simmatch.cli.main import main
+    from simmatch.service import server
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda settings, log_level: seen.update(s=settings, level=log_level))
+    monkeypatch.delenv("SIMMATCH_API_KEY", raising=False)
+    assert (
+        main(["serve", "--model", "m", "--host", "0.0.0.0", "--max-queue", "7", "--log-level", "warning"])
+        == 0
+    )
+    assert seen["s"] == ServiceSettings(model="m", host="0.0.0.0", batching={"max_queue": 7})
+    assert seen["level"] == "warning"
+    assert main(["serve", "--max-batch-size", "0"]) == 2  # InputError → one line, exit 2
