@@ -1,0 +1,134 @@
+"""``simmatch index create|add|delete|search|info``: a thin door onto ``simmatch.index.cli``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from simmatch.cli._common import positive_int
+from simmatch.cli._io import write_jsonl
+from simmatch.models.registry import DEFAULT_EMBEDDER
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    # Choices come from the library so each setting is declared once.
+    from simmatch.index.cli import FILE_FORMATS
+    from simmatch.index.index import MODES
+    from simmatch.index.tokenize import TOKENIZERS
+    from simmatch.index.vectors import ANN_CHOICES, METRICS
+
+    p = sub.add_parser("index", help="persistent search index: create, add, delete, search, info")
+    isub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+
+    c = isub.add_parser("create", help="create an empty index for an embedding model")
+    c.add_argument("path", help="index directory (created)")
+    c.add_argument(
+        "--model", "-m", default=DEFAULT_EMBEDDER, help=f"embedding model (default {DEFAULT_EMBEDDER})"
+    )
+    c.add_argument("--metric", choices=METRICS, default="cosine")
+    c.add_argument(
+        "--ann",
+        choices=ANN_CHOICES,
+        default="auto",
+        help="vector index: exact (flat) below --ann-threshold, HNSW above (auto)",
+    )
+    c.add_argument("--ann-threshold", type=positive_int, default=50_000)
+    c.add_argument("--tokenizer", choices=TOKENIZERS, default="auto", help="BM25 tokenizer")
+    c.set_defaults(func=_create)
+
+    a = isub.add_parser(
+        "add", help="add or update documents from JSONL {id, text, metadata} or TSV id<TAB>text"
+    )
+    a.add_argument("path")
+    a.add_argument("file", help="document file (.jsonl or .tsv)")
+    a.add_argument("--format", choices=FILE_FORMATS, default="auto")
+    a.add_argument("--batch-size", type=positive_int, default=256)
+    a.set_defaults(func=_add)
+
+    d = isub.add_parser("delete", help="delete documents by id")
+    d.add_argument("path")
+    d.add_argument("ids", nargs="+")
+    d.set_defaults(func=_delete)
+
+    s = isub.add_parser("search", help="search: dense, bm25 or hybrid, optionally reranked")
+    s.add_argument("path")
+    s.add_argument("query")
+    s.add_argument("--top-k", "-k", type=positive_int, default=10)
+    s.add_argument("--mode", choices=MODES, default="hybrid")
+    s.add_argument("--rerank", metavar="DIR", help="cross-encoder (PairClassifier) directory to rerank with")
+    s.add_argument("--rerank-top-k", type=positive_int, default=50)
+    s.add_argument(
+        "--filter", type=_json_object, help='metadata equality filter as JSON, e.g. \'{"lang": "zh"}\''
+    )
+    s.set_defaults(func=_search)
+
+    i = isub.add_parser("info", help="settings and counts of an index")
+    i.add_argument("path")
+    i.set_defaults(func=_info)
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--filter is not valid JSON: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("--filter must be a JSON object")
+    return value
+
+
+def _print(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _create(args: argparse.Namespace) -> int:
+    from simmatch.index.cli import create_index
+
+    _print(
+        create_index(
+            args.path,
+            args.model,
+            metric=args.metric,
+            ann=args.ann,
+            ann_threshold=args.ann_threshold,
+            tokenizer=args.tokenizer,
+        )
+    )
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from simmatch.index.cli import add_documents
+
+    _print(add_documents(args.path, args.file, format=args.format, batch_size=args.batch_size))
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from simmatch.index.cli import delete_documents
+
+    _print(delete_documents(args.path, args.ids))
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from simmatch.index.cli import search_index
+
+    hits = search_index(
+        args.path,
+        args.query,
+        top_k=args.top_k,
+        mode=args.mode,
+        reranker=args.rerank,
+        rerank_top_k=args.rerank_top_k,
+        filter=args.filter,
+    )
+    write_jsonl(hits)  # type: ignore[arg-type]
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from simmatch.index.cli import index_info
+
+    _print(index_info(args.path))
+    return 0
