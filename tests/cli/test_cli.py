@@ -48,7 +48,7 @@ def test_similarity_two_texts_and_file(capsys, tiny_embedder_dir, tiny_embedder,
         capsys, "similarity", "--file", str(f), "--model", str(tiny_embedder_dir), "--threshold", "0.99"
     )
     rows = [json.loads(line) for line in out.splitlines()]
-    assert [r["label"] for r in rows][0] == "1" and [r["gold"] for r in rows] == ["1", "0"]
+    assert rows[0]["label"] == "1" and [r["gold"] for r in rows] == ["1", "0"]
 
 
 def test_similarity_with_cross_encoder(capsys, tiny_cross3_dir):
