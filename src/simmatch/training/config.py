@@ -1,0 +1,129 @@
+"""The one training configuration both model families use, with help text the CLI reuses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from simmatch.errors import InputError
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train; every field has a help text (``TrainingConfig.help()``), and the CLI flags are
+    generated from these fields (``--batch-size`` for ``batch_size`` …)."""
+
+    output_dir: str = field(metadata={"help": "directory for checkpoints, the final model and training.json"})
+    epochs: float = _opt(1.0, "passes over the training data (fractions allowed)")
+    max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides epochs)")
+    batch_size: int = _opt(16, "training examples per optimizer step")
+    lr: float = _opt(2e-5, "peak learning rate (AdamW, linear decay)")
+    warmup: float = _opt(0.1, "warm-up: a fraction of the steps if < 1, else a number of steps")
+    weight_decay: float = _opt(0.01, "AdamW weight decay")
+    seed: int = _opt(42, "seed for head initialization, data order and dropout")
+    max_seq_length: int | None = _opt(
+        128, "truncate training inputs to this many tokens (the saved model keeps its own limit)"
+    )
+    freeze_embeddings: bool = _opt(
+        True, "keep the word-embedding matrix fixed (most of a small multilingual model's parameters)"
+    )
+    eval_every: int | None = _opt(
+        None, "evaluate on the dev split (and checkpoint) every N steps; default once per epoch"
+    )
+    save_total_limit: int = _opt(2, "checkpoints kept on disk (the best one is always kept)")
+    resume_from: str | None = _opt(None, "checkpoint directory to resume from, or 'latest'")
+    eval_batch_size: int = _opt(64, "batch size for dev evaluation")
+    logging_steps: int = _opt(25, "log the training loss every N steps")
+    progress: bool = _opt(True, "show progress bars")
+    device: str | None = _opt(
+        None, "torch device (default: $SIMMATCH_DEVICE, else cuda if available, else cpu)"
+    )
+
+    def __post_init__(self) -> None:
+        if not str(self.output_dir).strip():
+            raise InputError("output_dir must not be empty")
+        positive = {
+            "batch_size": self.batch_size,
+            "eval_batch_size": self.eval_batch_size,
+            "logging_steps": self.logging_steps,
+            "save_total_limit": self.save_total_limit,
+        }
+        for name, value in positive.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("max_steps", "eval_every", "max_seq_length"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise InputError(f"{name} must be a positive integer or None, got {value!r}")
+        if not (isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs) and self.epochs > 0):
+            raise InputError(f"epochs must be > 0, got {self.epochs!r}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
+            raise InputError(f"lr must be in (0, 1), got {self.lr!r}")
+        if not (isinstance(self.warmup, (int, float)) and self.warmup >= 0):
+            raise InputError(f"warmup must be >= 0, got {self.warmup!r}")
+        if self.warmup >= 1 and float(self.warmup) != int(self.warmup):
+            raise InputError(f"warmup >= 1 is a number of steps and must be whole, got {self.warmup}")
+        if self.weight_decay < 0:
+            raise InputError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.output_dir)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Field name → help text."""
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+# -------------------------------------------------------------------------------------------- CLI
+
+
+def _flag(name: str) -> str:
+    return "--" + {"output_dir": "out"}.get(name, name).replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+    """Add one flag per ``TrainingConfig`` field (``--out`` for ``output_dir``). ``defaults``
+    overrides a field's default for this parser (a command's own sensible sizes)."""
+    for f in fields(TrainingConfig):
+        default = defaults.get(f.name, f.default)
+        kwargs: dict[str, Any] = {"dest": f"config_{f.name}", "help": f.metadata.get("help", "")}
+        typ = str(f.type)
+        if typ == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["default"] = default
+        else:
+            base = typ.split("|")[0].strip()
+            kwargs["type"] = {"int": int, "float": float, "str": str}[base]
+            if default is MISSING:
+                kwargs["required"] = True
+            else:
+                kwargs["default"] = default
+                if default is not None:
+                    kwargs["help"] += f" (default {default})"
+        parser.add_argument(_flag(f.name), **kwargs)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    """The ``TrainingConfig`` that :func:`add_config_arguments` flags describe."""
+    values = {f.name: getattr(args, f"config_{f.name}") for f in fields(TrainingConfig)}
+    return TrainingConfig(**values)

@@ -1,0 +1,186 @@
+"""Train a single-tower pair model (cross-encoder) that ``PairClassifier`` loads back."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from simmatch.data.loaders import PairDataset, score_to_unit
+from simmatch.errors import InputError
+from simmatch.training.config import TrainingConfig
+from simmatch.training.core import TrainingResult, run_training, seed_everything
+
+logger = logging.getLogger(__name__)
+
+
+def _label_config(labels: Sequence[str] | None) -> dict[str, Any]:
+    if labels is None:
+        return {"num_labels": 1, "id2label": {0: "score"}, "label2id": {"score": 0}}
+    id2label = dict(enumerate(labels))
+    return {"num_labels": len(labels), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+
+
+def _reinit_empty_pooler(hf_model: Any) -> bool:
+    """A BERT pooler stored as all zeros (the built-in e5 ships none) makes the classification head
+    see a constant zero vector, so almost nothing trains; give it BERT's usual random init."""
+    import torch
+
+    base = getattr(hf_model, getattr(hf_model, "base_model_prefix", ""), None)
+    pooler = getattr(base, "pooler", None)
+    dense = getattr(pooler, "dense", None)
+    if dense is None or bool(dense.weight.detach().any()):
+        return False
+    std = float(getattr(hf_model.config, "initializer_range", 0.02))
+    with torch.no_grad():
+        dense.weight.normal_(mean=0.0, std=std)
+        if dense.bias is not None:
+            dense.bias.zero_()
+    return True
+
+
+def new_cross_encoder(
+    base_model: str | Path, labels: Sequence[str] | None, *, device: str | None = None
+) -> Any:
+    """A sentence-transformers ``CrossEncoder`` with a fresh head on ``base_model`` (a built-in
+    name, a local model directory — a sentence-transformers embedder directory works too — or a hub
+    id). ``labels=None`` makes a one-output regression head."""
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from simmatch.models.registry import resolve_model
+    from simmatch.settings import default_device
+
+    path = resolve_model(base_model)
+    # Built from the Transformer module rather than CrossEncoder(path): an embedder directory's
+    # modules.json (pooling, normalize) must not be read as a cross-encoder's modules.
+    transformer = Transformer(
+        path, transformer_task="sequence-classification", config_kwargs=_label_config(labels)
+    )
+    model = CrossEncoder(modules=[transformer], device=device or default_device())
+    if _reinit_empty_pooler(model.model):
+        logger.info("%s has an all-zero pooler; re-initialized it for training", base_model)
+    return model
+
+
+def _check_labels(train: PairDataset, labels: Sequence[str] | None) -> list[str] | None:
+    if train.label_type is None:
+        raise InputError(f"{train.name}: training data needs labels")
+    if train.label_type == "score":
+        if labels is not None:
+            raise InputError(
+                f"{train.name} has scores, not classes; train a regression head with labels=None"
+            )
+        if train.score_range is None:
+            raise InputError(f"{train.name}: scores need a declared score_range to be rescaled to [0, 1]")
+        return None
+    labels = [str(x) for x in (labels if labels is not None else train.label_set or ())]
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise InputError(f"labels must be at least two distinct names, got {labels}")
+    unknown = sorted({str(e.label) for e in train} - set(labels))
+    if unknown:
+        raise InputError(f"{train.name} has label {unknown[0]!r}, which is not in labels {labels}")
+    return labels
+
+
+def pair_training_dataset(data: PairDataset, labels: Sequence[str] | None) -> Any:
+    """Columns ``sentence1, sentence2, label``: label ids in ``labels`` order, or scores in [0, 1]."""
+    import datasets
+
+    if labels is None:
+        lo, hi = data.score_range  # type: ignore[misc]
+        values: list[Any] = [float(score_to_unit(float(e.label), lo, hi)) for e in data]  # type: ignore[arg-type]
+        feature: Any = datasets.Value("float32")
+    else:
+        index = {name: i for i, name in enumerate(labels)}
+        values = [index[str(e.label)] for e in data]
+        feature = datasets.Value("int64")
+    return datasets.Dataset.from_dict(
+        {"sentence1": [e.sentence1 for e in data], "sentence2": [e.sentence2 for e in data], "label": values},
+        features=datasets.Features(
+            {"sentence1": datasets.Value("string"), "sentence2": datasets.Value("string"), "label": feature}
+        ),
+    )
+
+
+def train_cross_encoder(
+    base_model: str | Path,
+    train: PairDataset,
+    *,
+    config: TrainingConfig,
+    dev: PairDataset | None = None,
+    labels: Sequence[str] | None = None,
+    loss: str = "ce",
+    loss_options: Mapping[str, Any] | None = None,
+) -> TrainingResult:
+    """Fine-tune a cross-encoder on labeled pairs; ``PairClassifier(config.output_dir)`` loads it.
+
+    ``labels``: class names in head order (default: the training data's label set); score data
+    (0–5 STS-B) trains a regression head with ``loss="mse"`` on scores rescaled to [0, 1].
+    ``loss``: ``ce``, ``balanced-ce`` (class-imbalance correction; its ``class_counts`` come from
+    the training data) or ``mse``. ``dev``: scored with ``PairClassificationEvaluator`` (macro-F1 for
+    three or more classes, accuracy for two, Spearman for scores) to pick the best checkpoint.
+    """
+    from simmatch.evaluation import PairClassificationEvaluator
+    from simmatch.losses import build_loss, get_loss_spec
+    from simmatch.training._views import PairClassifierView, make_st_evaluator
+
+    if not isinstance(train, PairDataset):
+        raise InputError(f"train must be a PairDataset, got {type(train).__name__}")
+    labels = _check_labels(train, labels)
+    spec = get_loss_spec(loss, "cross-encoder")
+    if (spec.data == "score") != (labels is None):
+        kind = "scores" if labels is None else "class labels"
+        raise InputError(f"loss {loss!r} needs {spec.data} data, but {train.name} has {kind}")
+    options = dict(loss_options or {})
+    if loss == "balanced-ce" and "class_counts" not in options:
+        counts = Counter(str(e.label) for e in train)
+        missing = [lab for lab in labels or () if counts[lab] == 0]
+        if missing:
+            raise InputError(f"balanced-ce: class {missing[0]!r} has no training example")
+        options["class_counts"] = [counts[lab] for lab in labels or ()]
+
+    seed_everything(config.seed)
+    model = new_cross_encoder(base_model, labels, device=config.device)
+    transformer = model[0]
+    saved_length = transformer.max_seq_length
+    if config.max_seq_length is not None:
+        transformer.max_seq_length = config.max_seq_length
+    loss_module = build_loss(loss, model, "cross-encoder", **options)
+
+    evaluator = None
+    if dev is not None:
+        if dev.label_type != train.label_type:
+            raise InputError(
+                f"dev split {dev.name} has {dev.label_type} labels, training data {train.label_type}"
+            )
+        if labels is not None:
+            _check_labels(dev, labels)
+        evaluator = make_st_evaluator(
+            PairClassificationEvaluator(dev),
+            lambda m: PairClassifierView(m, labels, batch_size=config.eval_batch_size),
+        )
+
+    def save_final(out: Path) -> None:
+        transformer.max_seq_length = saved_length
+        model.save(str(out))
+
+    return run_training(
+        family="cross-encoder",
+        model=model,
+        train_dataset=pair_training_dataset(train, labels),
+        loss=loss_module,
+        config=config,
+        evaluator=evaluator,
+        save_final=save_final,
+        record={
+            "base_model": str(base_model),
+            "loss": loss,
+            "loss_options": options,
+            "labels": labels,
+            "train": {"name": train.name, "size": len(train)},
+            "dev": None if dev is None else {"name": dev.name, "size": len(dev)},
+        },
+    )
