@@ -1,0 +1,378 @@
+"""Load benchmark of the HTTP service against the library called in-process.
+
+1. Starts the service (``python -m simmatch.service``, uvicorn, one process) on a free loopback
+   port with --model (default the built-in multilingual-e5-small) and an API key.
+2. For each endpoint (/v1/embeddings with base64 output, as the openai client asks; /similarity),
+   --clients concurrent clients send requests back to back for --duration seconds. Each request
+   carries --per-request short Chinese texts (or pairs) from LCQMC test.tsv, in file order.
+   Records requests/s, p50/p99 latency, errors and the server's mean model batch size.
+3. Runs the library in this process on the same requests, merged the way the service's batcher
+   merges them at full load (--clients requests per model call, max_batch_size 64), for the
+   same duration, and reports the service's throughput as a fraction of it.
+4. Server RSS after warm-up and at the end.
+
+Prints a table and writes bench/out/serve.json. The service and the load generator share the
+machine's cores (and, on a shared machine, so do other jobs): the JSON records the load average.
+
+    python bench/serve/run.py                        # full run: 60 s per endpoint and side
+    python bench/serve/run.py --duration 10          # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_ROOT = ROOT / ".." / "shared" / "data"
+ENDPOINTS = ("embeddings", "similarity")
+MAX_BATCH = 64  # the service default (BatchingSettings.max_batch_size)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="multilingual-e5-small", help="embedding model (name or directory)")
+    p.add_argument("--cross-encoder", default=None, help="PairClassifier directory (default: cosine)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load per endpoint and side")
+    p.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    p.add_argument("--per-request", type=int, default=4, help="texts (or pairs) per request")
+    p.add_argument("--endpoints", default=",".join(ENDPOINTS), help="comma-separated: embeddings, similarity")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
+    p.add_argument(
+        "--slice",
+        type=float,
+        default=5.0,
+        help="the two sides alternate in slices of this many seconds, so a change in the machine's "
+        "other load hits both alike",
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads on both sides (default: torch's choice, one per core)",
+    )
+    p.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "serve.json")
+    args = p.parse_args(argv)
+    args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    unknown = set(args.endpoints) - set(ENDPOINTS)
+    if unknown:
+        p.error(f"unknown endpoint(s): {', '.join(sorted(unknown))}")
+    for name in ("clients", "per_request"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+# ---------------------------------------------------------------------------- data
+def load_pairs(data_root: Path) -> list[tuple[str, str]]:
+    from simmatch.data import load_pairs as load
+
+    return [(ex.sentence1, ex.sentence2) for ex in load(data_root / "lcqmc" / "test.tsv")]
+
+
+def make_requests(pairs: list[tuple[str, str]], endpoint: str, k: int) -> list[dict[str, Any]]:
+    """Request bodies in file order: k texts (sentence1 then sentence2 of consecutive rows) or
+    k pairs each."""
+    if endpoint == "embeddings":
+        texts = [t for pair in pairs for t in pair]
+        return [
+            {"input": texts[i : i + k], "encoding_format": "base64"} for i in range(0, len(texts) - k + 1, k)
+        ]
+    return [{"pairs": [list(p) for p in pairs[i : i + k]]} for i in range(0, len(pairs) - k + 1, k)]
+
+
+PATHS = {"embeddings": "/v1/embeddings", "similarity": "/similarity"}
+
+
+# ---------------------------------------------------------------------------- server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(args: argparse.Namespace, port: int, api_key: str) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "simmatch.service", "--model", args.model, "--port", str(port)]
+    cmd += ["--no-access-log", "--log-level", "warning"]
+    if args.cross_encoder:
+        cmd += ["--cross-encoder", args.cross_encoder]
+    env = {**os.environ, "SIMMATCH_API_KEY": api_key}
+    if args.torch_threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.torch_threads)
+    return subprocess.Popen(cmd, env=env, cwd=ROOT)
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 900.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the service exited with code {proc.returncode} before it was ready")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the service was not ready after {timeout:.0f} s")
+
+
+def rss_mib(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+async def load(
+    base: str,
+    headers: dict[str, str],
+    path: str,
+    bodies: list[bytes],
+    clients: int,
+    seconds: float,
+    offset: int = 0,
+):
+    """``clients`` workers send ``bodies`` in order (cycling, from ``offset``) back to back for
+    ``seconds``; the time includes draining the requests still in flight at the end."""
+    import httpx
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    next_index = offset
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_index
+        while time.perf_counter() < stop_at:
+            body = bodies[next_index % len(bodies)]
+            next_index += 1
+            t0 = time.perf_counter()
+            try:
+                r = await client.post(path, content=body, headers=headers)
+                ok = r.status_code == 200
+                key = str(r.status_code)
+            except httpx.HTTPError as exc:
+                ok, key = False, type(exc).__name__
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors[key] = errors.get(key, 0) + 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+        elapsed = time.perf_counter() - t0
+    return latencies, errors, elapsed, next_index - offset
+
+
+def batch_stats(base: str) -> dict[str, Any]:
+    import httpx
+
+    return httpx.get(f"{base}/health", timeout=10).json()["batching"]
+
+
+# ---------------------------------------------------------------------------- in-process
+def inprocess(
+    endpoint: str, requests: list[dict[str, Any]], group: int, seconds: float, emb, clf, offset: int = 0
+) -> dict:
+    """The library on the same requests, ``group`` requests merged per model call (what the
+    batcher forms at full load), cycling through the requests from ``offset`` for ``seconds``."""
+    done = 0
+    calls = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        start = (offset + done) % len(requests)
+        chunk = requests[start : start + group] or requests[:group]
+        if endpoint == "embeddings":
+            texts = [t for r in chunk for t in r["input"]]
+            emb.encode(texts, kind="query", batch_size=MAX_BATCH)
+        elif clf is not None:
+            clf.predict([tuple(p) for r in chunk for p in r["pairs"]], batch_size=MAX_BATCH)
+        else:
+            pairs = [p for r in chunk for p in r["pairs"]]
+            vecs = emb.encode(
+                [a for a, _ in pairs] + [b for _, b in pairs], kind="query", batch_size=MAX_BATCH
+            )
+            np.einsum("ij,ij->i", vecs[: len(pairs)], vecs[len(pairs) :])
+        done += len(chunk)
+        calls += 1
+    return {"requests": done, "model_calls": calls, "seconds": time.perf_counter() - t0}
+
+
+def check_numbers(base: str, headers: dict[str, str], request: dict[str, Any], emb) -> float:
+    """Max |service - library| over one embeddings request's vectors."""
+    import base64
+
+    import httpx
+
+    r = httpx.post(f"{base}/v1/embeddings", json=request, headers=headers, timeout=60).json()
+    got = np.stack([np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in r["data"]])
+    return float(np.abs(got - emb.encode(request["input"], kind="query")).max())
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pairs = load_pairs(args.data_root)
+    requests = {e: make_requests(pairs, e, args.per_request) for e in args.endpoints}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api_key = secrets.token_urlsafe(16)
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    load_start = os.getloadavg()
+    print(f"starting the service on {base} with {args.model} ...", flush=True)
+    proc = start_server(args, port, api_key)
+    results: dict[str, Any] = {}
+    try:
+        wait_ready(base, proc)
+        from simmatch.models import Embedder, PairClassifier
+
+        if args.torch_threads:
+            import torch
+
+            torch.set_num_threads(args.torch_threads)
+        emb = Embedder(args.model, device="cpu")
+        clf = PairClassifier(args.cross_encoder, device="cpu") if args.cross_encoder else None
+        for endpoint in args.endpoints:  # warm up both sides
+            bodies = [json.dumps(r, ensure_ascii=False).encode() for r in requests[endpoint]]
+            asyncio.run(load(base, headers, PATHS[endpoint], bodies, args.clients, args.warmup))
+        rss_start = rss_mib(proc.pid)
+        max_diff = (
+            check_numbers(base, headers, requests["embeddings"][0], emb) if "embeddings" in requests else None
+        )
+        for endpoint in args.endpoints:
+            bodies = [json.dumps(r, ensure_ascii=False).encode() for r in requests[endpoint]]
+            before = batch_stats(base)
+            print(
+                f"{endpoint}: {args.duration:.0f} s per side, alternating {args.slice:.0f} s slices "
+                f"(service with {args.clients} clients / in-process) ...",
+                flush=True,
+            )
+            latencies: list[float] = []
+            errors: dict[str, int] = {}
+            elapsed = local_s = 0.0
+            local_done = local_calls = sent = 0
+            while elapsed < args.duration:
+                span = min(args.slice, args.duration - elapsed)
+                lat, err, took, n = asyncio.run(
+                    load(base, headers, PATHS[endpoint], bodies, args.clients, span, offset=sent)
+                )
+                latencies += lat
+                for key, count in err.items():
+                    errors[key] = errors.get(key, 0) + count
+                elapsed += took
+                sent += n
+                local = inprocess(
+                    endpoint, requests[endpoint], args.clients, span, emb, clf, offset=local_done
+                )
+                local_done += local["requests"]
+                local_calls += local["model_calls"]
+                local_s += local["seconds"]
+            after = batch_stats(base)
+            name = "pairs" if (endpoint == "similarity" and args.cross_encoder) else "embed-query"
+            batches = after[name]["batches"] - before[name]["batches"]
+            items = after[name]["items"] - before[name]["items"]
+            local = {"rps": local_done / local_s, "model_calls": local_calls}
+            lat_ms = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
+            rps = len(latencies) / elapsed
+            results[endpoint] = {
+                "path": PATHS[endpoint],
+                "requests_ok": len(latencies),
+                "errors": sum(errors.values()),
+                "error_kinds": errors,
+                "seconds": round(elapsed, 2),
+                "rps": round(rps, 2),
+                "items_per_s": round(rps * args.per_request, 1),
+                "p50_ms": round(float(np.percentile(lat_ms, 50)), 1),
+                "p99_ms": round(float(np.percentile(lat_ms, 99)), 1),
+                "server_model_calls": batches,
+                "server_mean_batch": round(items / batches, 1) if batches else None,
+                "inprocess_rps": round(local["rps"], 2),
+                "inprocess_model_calls": local["model_calls"],
+                "inprocess_batch": args.clients
+                * args.per_request
+                * (2 if endpoint == "similarity" and not clf else 1),
+                "service_vs_inprocess": round(rps / local["rps"], 3),
+            }
+        rss_end = rss_mib(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    report = {
+        "command": "python bench/serve/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "model": args.model,
+        "cross_encoder": args.cross_encoder,
+        "clients": args.clients,
+        "per_request": args.per_request,
+        "duration_s": args.duration,
+        "slice_s": args.slice,
+        "torch_threads": args.torch_threads or "default",
+        "data": "lcqmc/test.tsv (file order)",
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_start": [round(x, 2) for x in load_start],
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "service_minus_library_max_abs": max_diff,
+        "rss_mib": {
+            "start": round(rss_start, 1),
+            "end": round(rss_end, 1),
+            "growth_pct": round(100 * (rss_end - rss_start) / rss_start, 2),
+        },
+        "endpoints": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_table(report)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def print_table(report: dict[str, Any]) -> None:
+    head = (
+        f"{'endpoint':<12} {'req/s':>8} {'in-proc':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'errors':>6} {'batch':>6}"
+    )
+    print()
+    print(f"{report['model']}, {report['clients']} clients, {report['per_request']} per request, "
+          f"{report['duration_s']:.0f} s per side")  # fmt: skip
+    print(head)
+    for name, r in report["endpoints"].items():
+        print(
+            f"{name:<12} {r['rps']:>8.1f} {r['inprocess_rps']:>8.1f} {r['service_vs_inprocess']:>6.2f} "
+            f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6d} {r['server_mean_batch'] or 0:>6.1f}"
+        )
+    rss = report["rss_mib"]
+    print(
+        f"server RSS: {rss['start']:.0f} MiB after warm-up, {rss['end']:.0f} MiB at the end "
+        f"({rss['growth_pct']:+.1f}%)"
+    )
+    m = report["machine"]
+    print(
+        f"load average: {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end "
+        f"({m['cpus']} CPUs)"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
