@@ -114,6 +114,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> No
         else:
             base = typ.split("|")[0].strip()
             kwargs["type"] = {"int": int, "float": float, "str": str}[base]
+            kwargs["metavar"] = "DIR" if f.name == "output_dir" else f.name.upper()
             if default is MISSING:
                 kwargs["required"] = True
             else:

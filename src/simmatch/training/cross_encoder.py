@@ -159,7 +159,7 @@ def train_cross_encoder(
         if labels is not None:
             _check_labels(dev, labels)
         evaluator = make_st_evaluator(
-            PairClassificationEvaluator(dev),
+            PairClassificationEvaluator(dev, batch_size=config.eval_batch_size),
             lambda m: PairClassifierView(m, labels, batch_size=config.eval_batch_size),
         )
 

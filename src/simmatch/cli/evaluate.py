@@ -1,0 +1,68 @@
+"""``simmatch eval cross-encoder|embedder``: score a model on a labeled pair set with
+``simmatch.evaluation`` and print the metrics as one JSON object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from simmatch.models.registry import DEFAULT_EMBEDDER
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a cross-encoder or an embedder on labeled pairs")
+    kinds = p.add_subparsers(dest="family", metavar="FAMILY", required=True)
+
+    ce = kinds.add_parser("cross-encoder", help="accuracy / macro-F1 (classes) or Spearman (scores)")
+    ce.add_argument("--model", "-m", required=True, help="a PairClassifier directory")
+    _common(ce)
+    ce.set_defaults(func=run_cross_encoder)
+
+    emb = kinds.add_parser(
+        "embedder", help="Spearman of cosine vs. label; accuracy at a dev-chosen threshold"
+    )
+    emb.add_argument(
+        "--model", "-m", default=DEFAULT_EMBEDDER, help=f"embedding model (default {DEFAULT_EMBEDDER})"
+    )
+    emb.add_argument(
+        "--threshold-from", help="binary data: choose the accuracy threshold on this NAME:SPLIT or file"
+    )
+    emb.add_argument("--kind", default="query", help="prompt for both sides (default query)")
+    _common(emb)
+    emb.set_defaults(func=run_embedder)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", "-d", required=True, help="NAME:SPLIT (e.g. lcqmc:test) or a pair file")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N pairs only")
+    p.add_argument("--batch-size", type=int, default=64, help="model batch size (default 64)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+
+
+def _print(data_name: str, metrics: dict[str, float], primary: str) -> int:
+    print(json.dumps({"data": data_name, "primary_metric": primary, **metrics}, ensure_ascii=False))
+    return 0
+
+
+def run_cross_encoder(args: argparse.Namespace) -> int:
+    from simmatch.cli.train import load_data
+    from simmatch.evaluation import PairClassificationEvaluator
+    from simmatch.models import PairClassifier
+
+    data = load_data(args.data, args.limit)
+    evaluator = PairClassificationEvaluator(data, batch_size=args.batch_size)
+    clf = PairClassifier(args.model, device=args.device)
+    return _print(data.name, evaluator(clf), evaluator.primary_metric)
+
+
+def run_embedder(args: argparse.Namespace) -> int:
+    from simmatch.cli.train import load_data
+    from simmatch.evaluation import EmbeddingSimilarityEvaluator
+    from simmatch.models import Embedder
+
+    data = load_data(args.data, args.limit)
+    threshold_from = load_data(args.threshold_from) if args.threshold_from else None
+    evaluator = EmbeddingSimilarityEvaluator(
+        data, kind=args.kind, threshold_from=threshold_from, batch_size=args.batch_size
+    )
+    return _print(data.name, evaluator(Embedder(args.model, device=args.device)), evaluator.primary_metric)

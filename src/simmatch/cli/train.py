@@ -1,0 +1,146 @@
+"""``simmatch train cross-encoder|embedder``: fine-tune a model on labeled pairs (or retrieval
+examples) and write a directory that ``PairClassifier`` / ``Embedder`` load. The training flags are
+generated from ``simmatch.training.TrainingConfig``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from simmatch.models.registry import DEFAULT_EMBEDDER
+
+
+def load_data(spec: str, limit: int | None = None, *, retrieval: bool = False) -> Any:
+    """``name:split`` for a benchmark under the data root (``qbqtc:dev``), else a file path
+    (CSV/TSV/JSON lines; ``retrieval``: JSON lines ``{query, pos, neg}``)."""
+    from simmatch.data import BENCHMARKS, load_benchmark, load_pairs, load_retrieval
+
+    name, sep, split = spec.partition(":")
+    if sep and name in BENCHMARKS:
+        if retrieval:
+            from simmatch.errors import InputError
+
+            raise InputError(
+                f"{spec} is a pair benchmark; --retrieval expects a {{query, pos, neg}} JSON lines file"
+            )
+        return load_benchmark(name, split, limit=limit)
+    if retrieval:
+        return load_retrieval(spec, limit=limit)
+    return load_pairs(spec, limit=limit)
+
+
+def _options(items: list[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when they are JSON (numbers, lists), else strings."""
+    from simmatch.errors import InputError
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from simmatch.training.config import add_config_arguments
+
+    p = sub.add_parser("train", help="fine-tune a cross-encoder or an embedder on labeled pairs")
+    kinds = p.add_subparsers(dest="family", metavar="FAMILY", required=True)
+
+    ce = kinds.add_parser("cross-encoder", help="single tower: pair → label / score (PairClassifier)")
+    _common(ce, default_loss="ce", losses="ce, balanced-ce, mse")
+    ce.add_argument(
+        "--labels",
+        help="comma-separated class names in head order (default: the training labels); "
+        "score data trains a regression head",
+    )
+    add_config_arguments(ce)
+    ce.set_defaults(func=run_cross_encoder)
+
+    emb = kinds.add_parser("embedder", help="twin tower: text → vector (Embedder)")
+    _common(emb, default_loss="cosent", losses="cosent, contrastive, mnrl")
+    emb.add_argument("--retrieval", action="store_true", help="--train is JSON lines {query, pos, neg}")
+    emb.add_argument(
+        "--hard-negatives",
+        choices=("bm25", "two-stage"),
+        help="mine negatives for mnrl (two-stage: BM25, then the stage-1 model)",
+    )
+    emb.add_argument(
+        "--num-negatives", type=int, default=1, help="negatives per example for mnrl (default 1)"
+    )
+    emb.add_argument("--kind", default="query", help="prompt for both sides of a pair (default query)")
+    add_config_arguments(emb)
+    emb.set_defaults(func=run_embedder)
+
+
+def _common(p: argparse.ArgumentParser, *, default_loss: str, losses: str) -> None:
+    p.add_argument(
+        "--base", default=DEFAULT_EMBEDDER, help=f"model to start from (default {DEFAULT_EMBEDDER})"
+    )
+    p.add_argument("--train", required=True, help="training data: NAME:SPLIT (e.g. qbqtc:dev) or a file")
+    p.add_argument("--dev", help="dev data for checkpoint choice: NAME:SPLIT or a file")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--loss", default=default_loss, help=f"{losses} (default {default_loss})")
+    p.add_argument(
+        "--loss-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="loss hyper-parameter, repeatable (e.g. tau=1.0)",
+    )
+
+
+def _report(result: Any) -> int:
+    print(
+        json.dumps(
+            {
+                "output_dir": str(result.output_dir),
+                "steps": result.global_step,
+                "train_seconds": round(result.wall_time_s, 1),
+                "best_metric": result.best_metric,
+                "metric": result.metric_name,
+                "best_checkpoint": result.best_checkpoint,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+def run_cross_encoder(args: argparse.Namespace) -> int:
+    from simmatch.training import config_from_args, train_cross_encoder
+
+    config = config_from_args(args)
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    result = train_cross_encoder(
+        args.base,
+        load_data(args.train, args.limit),
+        dev=load_data(args.dev) if args.dev else None,
+        labels=labels,
+        loss=args.loss,
+        loss_options=_options(args.loss_option),
+        config=config,
+    )
+    return _report(result)
+
+
+def run_embedder(args: argparse.Namespace) -> int:
+    from simmatch.training import config_from_args, train_embedder
+
+    config = config_from_args(args)
+    result = train_embedder(
+        args.base,
+        load_data(args.train, args.limit, retrieval=args.retrieval),
+        dev=load_data(args.dev) if args.dev else None,
+        loss=args.loss,
+        loss_options=_options(args.loss_option),
+        hard_negatives=args.hard_negatives,
+        num_negatives=args.num_negatives,
+        kind=args.kind,
+        config=config,
+    )
+    return _report(result)

@@ -1,0 +1,103 @@
+"""``simmatch train`` / ``simmatch eval``: plain flags reach the library, results are JSON, errors exit 2."""
+
+from __future__ import annotations
+
+import json
+
+from simmatch.cli.main import main
+
+ROWS = [
+    ("今天天气怎么样", "今天天气怎么样", "2"),
+    ("今天天气怎么样", "今天天气好", "1"),
+    ("今天天气怎么样", "小猫喝水", "0"),
+    ("吃完海鲜可以喝牛奶吗", "吃完海鲜可以喝牛奶吗", "2"),
+    ("吃完海鲜可以喝牛奶吗", "吃海鲜不能喝牛奶", "1"),
+    ("吃完海鲜可以喝牛奶吗", "他在学中文", "0"),
+]
+
+
+def _tsv(path, rows):
+    path.write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _json_out(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_train_then_eval_cross_encoder(tmp_path, tiny_cross3_dir, capsys):
+    data = _tsv(tmp_path / "pairs.tsv", ROWS)
+    out = tmp_path / "model"
+    code = main(
+        [
+            "train", "cross-encoder", "--base", str(tiny_cross3_dir), "--train", str(data),
+            "--dev", str(data),
+            "--labels", "0,1,2", "--loss", "balanced-ce", "--loss-option", "tau=0.5", "--out", str(out),
+            "--max-steps", "2", "--eval-every", "1", "--no-progress", "--device", "cpu",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    report = _json_out(capsys)
+    assert report["output_dir"] == str(out) and report["steps"] == 2
+    assert report["metric"] == "eval_dev_macro_f1"
+    record = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    assert record["loss_options"]["tau"] == 0.5 and record["config"]["max_steps"] == 2
+
+    assert main(["eval", "cross-encoder", "--model", str(out), "--data", str(data), "--device", "cpu"]) == 0
+    metrics = _json_out(capsys)
+    assert metrics["primary_metric"] == "macro_f1"
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and set(metrics) >= {"macro_f1", "f1_0", "f1_1", "f1_2"}
+
+
+def test_train_then_eval_embedder(tmp_path, tiny_embedder_dir, capsys):
+    rows = [(a, b, "1" if lab != "0" else "0") for a, b, lab in ROWS]
+    data = _tsv(tmp_path / "pairs.tsv", rows)
+    out = tmp_path / "emb"
+    code = main(
+        [
+            "train", "embedder", "--base", str(tiny_embedder_dir), "--train", str(data), "--loss", "mnrl",
+            "--hard-negatives", "bm25", "--out", str(out), "--max-steps", "2", "--batch-size", "2",
+            "--no-progress", "--device", "cpu",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert _json_out(capsys)["steps"] == 2
+    code = main(
+        [
+            "eval",
+            "embedder",
+            "--model",
+            str(out),
+            "--data",
+            str(data),
+            "--threshold-from",
+            str(data),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    metrics = _json_out(capsys)
+    assert metrics["primary_metric"] == "spearman" and "accuracy" in metrics and "threshold" in metrics
+
+
+def test_train_errors_exit_2(tmp_path, tiny_cross3_dir, capsys):
+    data = _tsv(tmp_path / "pairs.tsv", ROWS)
+    base = [
+        "train",
+        "cross-encoder",
+        "--base",
+        str(tiny_cross3_dir),
+        "--train",
+        str(data),
+        "--out",
+        str(tmp_path / "m"),
+    ]
+    assert main([*base, "--loss", "cosent"]) == 2
+    assert "unknown cross-encoder loss 'cosent'" in capsys.readouterr().err
+    assert main([*base, "--loss-option", "tau"]) == 2
+    assert "expected KEY=VALUE, got 'tau'" in capsys.readouterr().err
+    assert main([*base, "--labels", "0,1"]) == 2
+    assert "which is not in labels ['0', '1']" in capsys.readouterr().err
+    assert main(["eval", "cross-encoder", "--model", str(tmp_path), "--data", "qbqtc:nope"]) == 2
+    assert "benchmark 'qbqtc' has no split 'nope'; splits: dev, test_public" in capsys.readouterr().err
