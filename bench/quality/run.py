@@ -1,0 +1,487 @@
+"""Quality benchmark: zero-shot twin tower, trained cross-encoders and a fine-tuned twin tower.
+
+Rows (``--rows``, comma-separated; default all):
+
+    zero-shot        built-in multilingual-e5-small, "query: " on both sides: Spearman of cosine on
+                     LCQMC test, BQ dev, AFQMC dev, PAWS-X zh dev, STS-B zh test, STS-B en test;
+                     LCQMC test accuracy at the threshold that is best on LCQMC dev
+    qbqtc            cross-encoder (e5-small base, plain cross-entropy) trained on part of QBQTC
+                     dev.json, checkpoint chosen on a held-out part of dev.json, scored on test_public
+    qbqtc-balanced   the same with the class-imbalance loss (logit adjustment by the class priors)
+    afqmc            cross-encoder trained on a subset of AFQMC train (checkpoint chosen on a
+                     held-out part of train), scored on AFQMC dev
+    stsb-cosent      twin tower fine-tuned with CoSENT on STS-B zh train (checkpoint chosen on STS-B
+                     zh dev): STS-B zh test and LCQMC test Spearman before/after
+
+No threshold or checkpoint is ever chosen on the split that is reported. Each row records its
+command, wall time and machine; rows merge into ``bench/out/quality.json`` (so rows can be run
+separately) and ``docs/quality.md`` is regenerated from that file.
+
+    python bench/quality/run.py                      # everything (hours on two shared CPU cores)
+    python bench/quality/run.py --rows qbqtc --quick # smoke run: tiny subsets, a few steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT_JSON = ROOT / "bench" / "out" / "quality.json"
+DOC = ROOT / "docs" / "quality.md"
+MODEL = "multilingual-e5-small"
+ROWS = ("zero-shot", "qbqtc", "qbqtc-balanced", "afqmc", "stsb-cosent")
+
+# Published references the rows are read against (see docs/quality.md for their sources).
+ANCHORS = {
+    "qbqtc": "QBQTC test_public, trained on the full 180k train split: BERT-base macro-F1 64.1 / acc 71.8; "
+    "MaSTS (CLUE leader) 74.1 / 79.7",
+    "afqmc": "AFQMC dev accuracy, BERT-base 74.16",
+    "stsb": "text2vec-base-chinese (CoSENT): LCQMC test 70.16, STS-B zh test 79.30 Spearman",
+}
+
+
+# ------------------------------------------------------------------------------------ helpers
+def machine() -> dict[str, Any]:
+    import torch
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "load_avg_1m_at_start": None if load is None else round(load, 2),
+    }
+
+
+def pct(x: float | None) -> float | None:
+    return None if x is None else round(100 * float(x), 2)
+
+
+def split_holdout(data: Any, holdout: int, train_limit: int | None, seed: int) -> tuple[Any, Any]:
+    """Shuffle (seeded), hold out ``holdout`` pairs as the dev split for checkpoint choice, keep up
+    to ``train_limit`` of the rest for training."""
+    order = list(range(len(data)))
+    random.Random(seed).shuffle(order)
+    dev_idx, train_idx = order[:holdout], order[holdout:]
+    if train_limit is not None:
+        train_idx = train_idx[:train_limit]
+    return _subset(data, train_idx, "train"), _subset(data, dev_idx, "holdout")
+
+
+def _subset(data: Any, idx: list[int], tag: str) -> Any:
+    from simmatch.data import PairDataset
+
+    return PairDataset(
+        [data[i] for i in idx],
+        path=data.path,
+        name=f"{data.name}[{tag}]",
+        label_type=data.label_type,
+        label_set=data.label_set,
+        score_range=data.score_range,
+    )
+
+
+def limited(name: str, split: str, limit: int | None) -> Any:
+    from simmatch.data import load_benchmark
+
+    return load_benchmark(name, split, limit=limit)
+
+
+# ------------------------------------------------------------------------------------ rows
+def row_zero_shot(args: argparse.Namespace) -> dict[str, Any]:
+    from simmatch.evaluation import EmbeddingSimilarityEvaluator
+    from simmatch.models import Embedder
+
+    lim = args.eval_limit
+    emb = Embedder(MODEL)
+    metrics: dict[str, Any] = {}
+    sets = [
+        ("lcqmc/test", "lcqmc", "test"),
+        ("bq/dev", "bq", "dev"),
+        ("afqmc/dev", "afqmc", "dev"),
+        ("pawsx-zh/dev", "pawsx-zh", "dev"),
+        ("stsb-zh/test", "stsb-zh", "test"),
+        ("stsb-en/test", "stsb-en", "test"),
+    ]
+    for key, name, split in sets:
+        data = limited(name, split, lim)
+        threshold_from = limited("lcqmc", "dev", lim) if name == "lcqmc" else None
+        t = time.perf_counter()
+        result = EmbeddingSimilarityEvaluator(
+            data, kind="query", threshold_from=threshold_from, batch_size=args.batch_size
+        )(emb)
+        entry = {
+            "spearman": pct(result["spearman"]),
+            "pairs": len(data),
+            "seconds": round(time.perf_counter() - t, 1),
+        }
+        if threshold_from is not None:
+            entry.update(
+                accuracy=pct(result["accuracy"]),
+                threshold=round(result["threshold"], 4),
+                threshold_from="lcqmc/dev",
+                dev_accuracy=pct(result["dev_accuracy"]),
+            )
+        metrics[key] = entry
+        print(f"  zero-shot {key}: {entry}", flush=True)
+    return {"model": MODEL, "metrics": metrics}
+
+
+def _train_config(args: argparse.Namespace, out: Path, **kw: Any):
+    from simmatch.training import TrainingConfig
+
+    values: dict[str, Any] = {
+        "output_dir": str(out),
+        "batch_size": args.train_batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "max_seq_length": args.max_seq_length,
+        "eval_batch_size": args.batch_size,
+        "progress": not args.no_progress,
+        "logging_steps": 10 if args.quick else 25,
+        "save_total_limit": 1,
+    }
+    if args.quick:
+        values.update(max_steps=4, eval_every=2)
+    values.update(kw)
+    return TrainingConfig(**values)
+
+
+def _cross_row(args: argparse.Namespace, row: str) -> dict[str, Any]:
+    from simmatch.evaluation import PairClassificationEvaluator
+    from simmatch.models import PairClassifier
+    from simmatch.training import train_cross_encoder
+
+    if row.startswith("qbqtc"):
+        pool = limited("qbqtc", "dev", 400 if args.quick else None)
+        train, holdout = split_holdout(
+            pool, 100 if args.quick else args.qbqtc_holdout, args.qbqtc_train, args.seed
+        )
+        test = limited("qbqtc", "test_public", args.eval_limit)
+        loss = "balanced-ce" if row == "qbqtc-balanced" else "ce"
+        eval_every = args.qbqtc_eval_every
+    else:
+        pool = limited("afqmc", "train", 400 if args.quick else None)
+        train, holdout = split_holdout(
+            pool, 100 if args.quick else args.afqmc_holdout, args.afqmc_train, args.seed
+        )
+        test = limited("afqmc", "dev", args.eval_limit)
+        loss = "ce"
+        eval_every = args.afqmc_eval_every
+    out = args.models_dir / row
+    config = _train_config(
+        args, out, **({} if args.quick else {"epochs": args.epochs, "eval_every": eval_every})
+    )
+    print(f"  {row}: training on {len(train)} pairs, dev (checkpoint choice) {len(holdout)}", flush=True)
+    result = train_cross_encoder(MODEL, train, dev=holdout, loss=loss, config=config)
+    clf = PairClassifier(result.output_dir)
+    t = time.perf_counter()
+    scores = PairClassificationEvaluator(test, batch_size=args.batch_size)(clf)
+    metrics = {
+        f"{test.name}": {
+            "macro_f1": pct(scores["macro_f1"]),
+            "accuracy": pct(scores["accuracy"]),
+            **{k: pct(v) for k, v in scores.items() if k.startswith("f1_")},
+            "pairs": len(test),
+            "seconds": round(time.perf_counter() - t, 1),
+        },
+        "checkpoint_dev": {
+            "split": holdout.name,
+            "pairs": len(holdout),
+            "metric": result.metric_name,
+            "best": pct(result.best_metric),
+            "best_checkpoint": result.best_checkpoint,
+        },
+    }
+    print(f"  {row}: {metrics}", flush=True)
+    return {
+        "model": MODEL,
+        "loss": loss,
+        "loss_options": {k: v for k, v in result.extra.get("loss_options", {}).items()},
+        "train": {"name": train.name, "pairs": len(train)},
+        "steps": result.global_step,
+        "train_seconds": round(result.wall_time_s, 1),
+        "output_dir": str(result.output_dir),
+        "config": _config_summary(config),
+        "metrics": metrics,
+    }
+
+
+def row_stsb_cosent(args: argparse.Namespace) -> dict[str, Any]:
+    from simmatch.evaluation import EmbeddingSimilarityEvaluator
+    from simmatch.models import Embedder
+    from simmatch.training import train_embedder
+
+    train = limited("stsb-zh", "train", 200 if args.quick else args.stsb_train)
+    dev = limited("stsb-zh", "dev", 200 if args.quick else None)
+    evals = {
+        "stsb-zh/test": limited("stsb-zh", "test", args.eval_limit),
+        "lcqmc/test": limited("lcqmc", "test", args.eval_limit),
+    }
+
+    def score(model: Any) -> dict[str, float | None]:
+        return {
+            k: pct(
+                EmbeddingSimilarityEvaluator(d, kind="query", batch_size=args.batch_size)(model)["spearman"]
+            )
+            for k, d in evals.items()
+        }
+
+    before = score(Embedder(MODEL))
+    print(f"  stsb-cosent before: {before}", flush=True)
+    out = args.models_dir / "stsb-cosent"
+    config = _train_config(
+        args, out, **({} if args.quick else {"epochs": args.stsb_epochs, "eval_every": args.stsb_eval_every})
+    )
+    result = train_embedder(MODEL, train, dev=dev, loss="cosent", config=config)
+    after = score(Embedder(str(result.output_dir)))
+    print(f"  stsb-cosent after: {after}", flush=True)
+    return {
+        "model": MODEL,
+        "loss": "cosent",
+        "train": {"name": train.name, "pairs": len(train)},
+        "steps": result.global_step,
+        "train_seconds": round(result.wall_time_s, 1),
+        "output_dir": str(result.output_dir),
+        "config": _config_summary(config),
+        "metrics": {
+            k: {"spearman_before": before[k], "spearman_after": after[k], "pairs": len(evals[k])}
+            for k in evals
+        }
+        | {
+            "checkpoint_dev": {
+                "split": dev.name,
+                "metric": result.metric_name,
+                "best": pct(result.best_metric),
+                "best_checkpoint": result.best_checkpoint,
+            }
+        },
+    }
+
+
+def _config_summary(config: Any) -> dict[str, Any]:
+    keep = (
+        "epochs",
+        "max_steps",
+        "batch_size",
+        "lr",
+        "warmup",
+        "seed",
+        "max_seq_length",
+        "freeze_embeddings",
+        "eval_every",
+    )
+    return {k: getattr(config, k) for k in keep}
+
+
+RUNNERS = {
+    "zero-shot": row_zero_shot,
+    "qbqtc": lambda a: _cross_row(a, "qbqtc"),
+    "qbqtc-balanced": lambda a: _cross_row(a, "qbqtc-balanced"),
+    "afqmc": lambda a: _cross_row(a, "afqmc"),
+    "stsb-cosent": row_stsb_cosent,
+}
+
+
+# ------------------------------------------------------------------------------------ report
+def _fmt(x: Any) -> str:
+    return "–" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+
+
+def table_lines(rows: dict[str, Any]) -> list[str]:
+    """One line per reported number: row, data, metric, value, anchor."""
+    lines = ["| row | evaluated on | metric | value | reference |", "|---|---|---|---|---|"]
+    z = rows.get("zero-shot")
+    if z:
+        for key, m in z["metrics"].items():
+            lines.append(
+                f"| zero-shot | {key} ({m['pairs']} pairs) | Spearman ×100 | {_fmt(m['spearman'])} | |"
+            )
+            if "accuracy" in m:
+                ref = f"threshold {m['threshold']} chosen on lcqmc/dev (dev acc {_fmt(m['dev_accuracy'])})"
+                lines.append(f"| zero-shot | {key} | accuracy | {_fmt(m['accuracy'])} | {ref} |")
+    for row in ("qbqtc", "qbqtc-balanced", "afqmc"):
+        r = rows.get(row)
+        if not r:
+            continue
+        anchor = ANCHORS["afqmc" if row == "afqmc" else "qbqtc"]
+        for key, m in r["metrics"].items():
+            if key == "checkpoint_dev":
+                continue
+            lines.append(
+                f"| {row} | {key} ({m['pairs']} pairs) | macro-F1 | {_fmt(m['macro_f1'])} | {anchor} |"
+            )
+            lines.append(f"| {row} | {key} | accuracy | {_fmt(m['accuracy'])} | |")
+    s = rows.get("stsb-cosent")
+    if s:
+        for key, m in s["metrics"].items():
+            if key == "checkpoint_dev":
+                continue
+            lines.append(
+                f"| stsb-cosent | {key} ({m['pairs']} pairs) | Spearman ×100 before → after | "
+                f"{_fmt(m['spearman_before'])} → {_fmt(m['spearman_after'])} | {ANCHORS['stsb']} |"
+            )
+    return lines
+
+
+def runs_lines(rows: dict[str, Any]) -> list[str]:
+    lines = ["| row | command | wall time | machine | training |", "|---|---|---|---|---|"]
+    for name in ROWS:
+        r = rows.get(name)
+        if not r:
+            continue
+        m = r["machine"]
+        mach = (
+            f"{m['cpu_count']} CPU cores ({m['processor']}), torch threads {m['torch_threads']}, "
+            f"{m['device']}, load {m['load_avg_1m_at_start']} at start"
+        )
+        training = "–"
+        if "train" in r:
+            c = r["config"]
+            dev = r["metrics"].get("checkpoint_dev", {})
+            training = (
+                f"{r['train']['pairs']} pairs, {r['steps']} steps (batch {c['batch_size']}, lr {c['lr']}, "
+                f"max_seq_length {c['max_seq_length']}, frozen embeddings {c['freeze_embeddings']}), "
+                f"{r['train_seconds']} s; loss {r['loss']}; checkpoint chosen on {dev.get('split')} "
+                f"({dev.get('metric')} = {_fmt(dev.get('best'))})"
+            )
+        lines.append(f"| {name} | `{r['command']}` | {r['wall_seconds']:.0f} s | {mach} | {training} |")
+    return lines
+
+
+def write_doc(rows: dict[str, Any]) -> None:
+    body = [
+        "# Quality benchmark",
+        "",
+        "Generated by `bench/quality/run.py` from `bench/out/quality.json`; do not edit by hand. Every",
+        "number below comes from the command in its row's entry under *Runs*.",
+        "",
+        "All models start from the built-in `multilingual-e5-small` (118M parameters, 96M of them in",
+        "the word embeddings, which stay frozen during training). Training ran on a shared two-core",
+        "CPU, so the training rows use subsets and a single epoch; they are far from the compute",
+        "behind the published references, which are listed for orientation only.",
+        "",
+        "Splits: no threshold or checkpoint is chosen on a reported split. QBQTC's 180k train split is",
+        "not available: the cross-encoder trains on part of `qbqtc/dev.json`, a held-out part of",
+        "`dev.json` picks the checkpoint, and `test_public.json` is reported. AFQMC trains on part of",
+        "`train.tsv`, a held-out part of `train.tsv` picks the checkpoint, `dev.tsv` is reported. The",
+        "CoSENT row picks its checkpoint on STS-B zh dev. LCQMC accuracy uses the threshold that is",
+        "best on LCQMC dev.",
+        "",
+        "## Results",
+        "",
+        *table_lines(rows),
+        "",
+        "## Runs",
+        "",
+        *runs_lines(rows),
+        "",
+        "## Notes",
+        "",
+        "- The class-imbalance loss (`balanced-ce`) is logit adjustment by the training class priors",
+        "  (Menon et al., ICLR 2021), not the Erlangshen propensity-corrected loss itself: the paper's",
+        "  equation could not be retrieved, and its released code's correction term is computed from",
+        "  `argmax` predictions and so carries no gradient (see `src/simmatch/losses/cross_encoder.py`).",
+        "- References: QBQTC numbers from the CLUEbenchmark/QBQTC README and leaderboard; AFQMC from",
+        "  the CLUE baseline table; text2vec-base-chinese from the shibing624/text2vec README.",
+        "",
+    ]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(body), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------ main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, from: {', '.join(ROWS)}")
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 4 training steps")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--batch-size", type=int, default=64, help="inference batch size")
+    p.add_argument("--train-batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--epochs", type=float, default=1.0, help="epochs for the cross-encoder rows")
+    p.add_argument("--max-seq-length", type=int, default=64, help="training truncation (tokens)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--qbqtc-train", type=int, default=6000, help="QBQTC training pairs (of 18k after hold-out)"
+    )
+    p.add_argument(
+        "--qbqtc-holdout", type=int, default=1500, help="QBQTC dev.json pairs held out for checkpoints"
+    )
+    p.add_argument("--qbqtc-eval-every", type=int, default=125)
+    p.add_argument("--afqmc-train", type=int, default=6000)
+    p.add_argument("--afqmc-holdout", type=int, default=1000)
+    p.add_argument("--afqmc-eval-every", type=int, default=125)
+    p.add_argument("--stsb-train", type=int, default=None, help="STS-B zh train pairs (default all 5,231)")
+    p.add_argument("--stsb-epochs", type=float, default=1.0)
+    p.add_argument("--stsb-eval-every", type=int, default=110)
+    p.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N pairs only")
+    p.add_argument("--models-dir", type=Path, default=ROOT / "bench" / "out" / "quality-models")
+    p.add_argument("--out", type=Path, default=OUT_JSON)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-doc", action="store_true", help="do not regenerate docs/quality.md")
+    args = p.parse_args(argv)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        p.error(f"unknown row {unknown[0]!r}; choose from {', '.join(ROWS)}")
+    args.row_list = rows
+    if args.quick:
+        args.eval_limit = args.eval_limit or 200
+        args.models_dir = args.models_dir.parent / (args.models_dir.name + "-quick")
+        if args.out == OUT_JSON:
+            args.out = OUT_JSON.with_name("quality-quick.json")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    command = "python bench/quality/run.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    stored: dict[str, Any] = {}
+    if args.out.exists():
+        stored = json.loads(args.out.read_text(encoding="utf-8"))
+    rows: dict[str, Any] = stored.get("rows", {})
+    for name in args.row_list:
+        print(f"[{name}] running", flush=True)
+        start = time.perf_counter()
+        mach = machine()
+        result = RUNNERS[name](args)
+        result.update(
+            command=command,
+            wall_seconds=round(time.perf_counter() - start, 1),
+            machine=mach,
+            quick=bool(args.quick),
+            finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+        rows[name] = result
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"rows": rows}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"[{name}] done in {result['wall_seconds']} s", flush=True)
+    print()
+    print("\n".join(table_lines(rows)))
+    if not args.no_doc and not args.quick:
+        write_doc(rows)
+        print(f"\nwrote {args.out} and {DOC.relative_to(ROOT)}")
+    else:
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
