@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
@@ -65,4 +66,6 @@ def run_embedder(args: argparse.Namespace) -> int:
     evaluator = EmbeddingSimilarityEvaluator(
         data, kind=args.kind, threshold_from=threshold_from, batch_size=args.batch_size
     )
-    return _print(data.name, evaluator(Embedder(args.model, device=args.device)), evaluator.primary_metric)
+    # Typed Any: the evaluator's SupportsEncode protocol declares kind: str, Embedder a Literal.
+    model: Any = Embedder(args.model, device=args.device)
+    return _print(data.name, evaluator(model), evaluator.primary_metric)

@@ -84,6 +84,9 @@ class ClassBalancedCrossEntropyLoss(nn.Module):
     depends only on its own logits and label.
     """
 
+    log_prior: Tensor
+    class_weight: Tensor
+
     def __init__(
         self,
         model: CrossEncoder,

@@ -183,7 +183,7 @@ def run_training(
         "dataloader_num_workers": 0,
         "save_only_model": False,
     }
-    if has_dev:
+    if evaluator is not None:
         args_kwargs["metric_for_best_model"] = f"eval_{evaluator.primary_metric}"
         args_kwargs["greater_is_better"] = True
     if prompts:

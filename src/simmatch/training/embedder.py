@@ -171,7 +171,7 @@ def train_embedder(
     stage1_data = mine_hard_negatives(
         examples, pool, method="bm25", query_kind=query_kind, passage_kind=passage_kind, **mining
     )
-    common = {
+    common: dict[str, Any] = {
         "dev": dev,
         "loss": loss,
         "loss_options": loss_options,
