@@ -480,8 +480,9 @@ class Index:
         replaced: list[str] = []
         metadata_rows: list[tuple[str, str]] = []
         unchanged = 0
+        metas = {doc.id: metadata_json(doc.metadata) for doc in docs}
         for doc in docs:
-            meta = metadata_json(doc.metadata)
+            meta = metas[doc.id]
             if doc.id not in stored:
                 to_embed.append(doc)
             elif stored[doc.id][1] != doc.text:
@@ -496,9 +497,7 @@ class Index:
             vectors = self._encode([d.text for d in to_embed], self._settings["passage_kind"], batch_size)
             for doc, vector in zip(to_embed, vectors):
                 tokens = " ".join(self._tokenize(doc.text))
-                rows.append(
-                    (doc.id, doc.text, metadata_json(doc.metadata), tokens, vector.astype("<f4").tobytes())
-                )
+                rows.append((doc.id, doc.text, metas[doc.id], tokens, vector.astype("<f4").tobytes()))
         if rows or metadata_rows:
             with self._store.write_transaction():
                 if replaced:

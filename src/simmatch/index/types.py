@@ -101,7 +101,8 @@ def coerce_document(item: Any, position: int) -> Document:
     if not all(isinstance(key, str) for key in metadata):
         raise InputError(f"document {position} (id {doc_id!r}): metadata keys must be strings")
     try:
-        metadata_json(metadata)
+        if metadata:
+            metadata_json(metadata)
     except (TypeError, ValueError) as exc:
         raise InputError(f"document {position} (id {doc_id!r}): metadata is not JSON: {exc}") from exc
     return Document(doc_id, text, metadata)
