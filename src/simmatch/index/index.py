@@ -23,8 +23,6 @@ import datetime as _dt
 import itertools
 import json
 import logging
-import re
-import shutil
 import threading
 from collections.abc import Iterable, Mapping, Sequence, Sized
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from simmatch.errors import InputError
+from simmatch.index.derived import DerivedState
 from simmatch.index.fusion import RRF_K, reciprocal_rank_fusion
 from simmatch.index.lexical import LexicalIndex
 from simmatch.index.lock import FileLock
@@ -50,9 +49,7 @@ from simmatch.index.vectors import (
     ANN_CHOICES,
     METRICS,
     AnnParams,
-    VectorIndex,
     exact_scores,
-    ivf_nlist,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,26 +57,13 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 SQLITE_FILE = "documents.sqlite"
 WRITER_LOCK = "writer.lock"
-DERIVED_LOCK = "derived.lock"
 MODES = ("dense", "bm25", "hybrid")
 FUSION_CANDIDATES = 100  # each retriever's list length fed to RRF (at least the wanted depth)
 FINGERPRINT_TEXT = "simmatch index fingerprint: 语义匹配 semantic matching"
 FINGERPRINT_MIN_COSINE = 0.99
-IVF_TRAIN_PER_LIST = 50  # training vectors per IVF bucket (FAISS wants 39..256)
 
 # Per query: ``[(row_id, score, scores_dict)]``, best first.
 _Ranked = list[tuple[int, float, dict[str, float]]]
-
-_VECTORS_RE = re.compile(r"^vectors-g(\d+)\.faiss$")
-_BM25_RE = re.compile(r"^bm25-g(\d+)$")
-
-
-def _vectors_name(generation: int) -> str:
-    return f"vectors-g{generation:012d}.faiss"
-
-
-def _bm25_name(generation: int) -> str:
-    return f"bm25-g{generation:012d}"
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -137,11 +121,7 @@ class Index:
         self._tokenize = get_tokenizer(settings["tokenizer"])
         self._lock = threading.RLock()
         self._writer = FileLock(path / WRITER_LOCK)
-        self._derived_lock = FileLock(path / DERIVED_LOCK)
-        self._vectors: VectorIndex | None = None
-        self._vectors_generation = -1
-        self._bm25: LexicalIndex | None = None
-        self._bm25_generation = -1
+        self._derived = DerivedState(path, store, settings, read_only)
         self._closed = False
 
     # -- construction --------------------------------------------------------------------------
@@ -303,7 +283,7 @@ class Index:
                 return
             self._closed = True
             self._writer.release()
-            self._derived_lock.release()
+            self._derived.release()
             self._store.close()
 
     def __enter__(self) -> Index:
@@ -355,19 +335,7 @@ class Index:
             with self._store.snapshot():
                 count = self._store.count()
                 generation = self._store.generation()
-            vectors_file = self._newest(_VECTORS_RE)
-            bm25_dir = self._newest(_BM25_RE)
-            if self._vectors is not None and self._vectors_generation == generation:
-                vector_info = {
-                    "kind": self._vectors.kind,
-                    "ntotal": self._vectors.ntotal,
-                    "tombstones": len(self._vectors.dead),
-                    "nlist": self._vectors.nlist,
-                }
-            else:
-                vector_info = {"kind": self._planned_kind(count, None)}
-            vector_info["file"] = vectors_file[1].name if vectors_file else None
-            vector_info["file_generation"] = vectors_file[0] if vectors_file else None
+            derived = self._derived.describe(count, generation)
             disk = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         settings = self.settings
         return {
@@ -376,11 +344,7 @@ class Index:
             "generation": generation,
             **settings,
             "rrf_k": RRF_K,
-            "vectors": vector_info,
-            "bm25": {
-                "dir": bm25_dir[1].name if bm25_dir else None,
-                "generation": bm25_dir[0] if bm25_dir else None,
-            },
+            **derived,
             "read_only": self._read_only,
             "disk_bytes": disk,
         }
@@ -538,166 +502,9 @@ class Index:
     def _after_write(self) -> None:
         """Bring derived state up to the new generation and save it (BM25 only if in use)."""
         with self._store.snapshot():
-            self._sync_vectors()
-            if self._bm25 is not None or self._newest(_BM25_RE) is not None:
-                self._sync_bm25()
-
-    # -- derived state -------------------------------------------------------------------------
-
-    def _newest(self, pattern: re.Pattern[str]) -> tuple[int, Path] | None:
-        best: tuple[int, Path] | None = None
-        for entry in self.path.iterdir():
-            match = pattern.match(entry.name)
-            if match and (best is None or int(match.group(1)) > best[0]):
-                best = (int(match.group(1)), entry)
-        return best
-
-    def _planned_kind(self, n: int, current: str | None) -> str:
-        ann = self._settings["ann"]
-        if ann == "flat":
-            return "flat"
-        kind = "hnsw" if ann == "auto" else ann
-        threshold = int(self._settings["ann_threshold"])
-        if n >= threshold or (current == kind and n >= threshold // 2):
-            return kind
-        return "flat"
-
-    def _load_vectors(self) -> tuple[VectorIndex | None, int | None]:
-        newest = self._newest(_VECTORS_RE)
-        if newest is None:
-            return None, None
-        generation, file = newest
-        try:
-            return VectorIndex.load(file, self._dim, self._metric, self._params), generation
-        except (ValueError, FileNotFoundError) as exc:
-            logger.warning("ignoring FAISS file %s (%s); rebuilding from stored embeddings", file, exc)
-            return None, None
-
-    def _build_vectors(self, kind: str, live: np.ndarray) -> VectorIndex:
-        training = None
-        nlist = None
-        if kind == "ivf":
-            nlist = ivf_nlist(len(live), self._params)
-            size = min(len(live), IVF_TRAIN_PER_LIST * nlist)
-            sample = np.sort(np.random.default_rng(0).choice(live, size=size, replace=False))
-            training = self._store.embeddings(sample, self._dim)
-        vectors = VectorIndex.empty(kind, self._dim, self._metric, self._params, training, nlist=nlist)
-        for ids, batch in self._store.scan_embeddings(self._dim):
-            vectors.add(ids, batch)
-        return vectors
-
-    def _sync_vectors(self) -> None:
-        """Make the in-memory FAISS index hold exactly the row ids of the current snapshot.
-        Caller holds ``self._lock`` inside a store snapshot."""
-        generation = self._store.generation()
-        if self._vectors is not None and self._vectors_generation == generation:
-            return
-        live = self._store.row_ids()
-        loaded_generation = None
-        if self._vectors is None:
-            self._vectors, loaded_generation = self._load_vectors()
-            if self._vectors is None and len(live):
-                logger.info(
-                    "%s: no saved FAISS index for this database; building it from %d stored embeddings",
-                    self.path,
-                    len(live),
-                )
-        vectors = self._vectors
-        planned = self._planned_kind(len(live), vectors.kind if vectors is not None else None)
-        if vectors is not None and vectors.kind == planned:
-            have = vectors.ids()
-            missing = np.setdiff1d(live, have, assume_unique=True)
-            extra = np.setdiff1d(have, live, assume_unique=True)
-            if loaded_generation is not None and (
-                len(missing) or len(extra) or loaded_generation != generation
-            ):
-                logger.info(
-                    "%s: FAISS file of generation %d is stale (database at generation %d): "
-                    "repairing from stored embeddings (+%d vectors, -%d)",
-                    self.path,
-                    loaded_generation,
-                    generation,
-                    len(missing),
-                    len(extra),
-                )
-            if len(missing):
-                for ids, batch in self._store.scan_embeddings(self._dim, min_row_id=int(missing[0])):
-                    keep = np.isin(ids, missing, assume_unique=True)
-                    vectors.add(ids[keep], batch[keep])
-            vectors.set_dead(extra)
-            if vectors.needs_rebuild(len(live)):
-                logger.info("%s: rebuilding %s index (%d documents)", self.path, planned, len(live))
-                vectors = self._build_vectors(planned, live)
-        else:
-            if vectors is not None:
-                logger.info(
-                    "%s: switching FAISS index %s -> %s at %d documents",
-                    self.path,
-                    vectors.kind,
-                    planned,
-                    len(live),
-                )
-            vectors = self._build_vectors(planned, live)
-        self._vectors = vectors
-        self._vectors_generation = generation
-        if loaded_generation != generation:
-            self._persist(_vectors_name(generation), vectors.save)
-
-    def _sync_bm25(self) -> LexicalIndex:
-        """Load or build the BM25 index of the current snapshot's generation."""
-        generation = self._store.generation()
-        if self._bm25 is not None and self._bm25_generation == generation:
-            return self._bm25
-        directory = self.path / _bm25_name(generation)
-        lexical = None
-        if directory.is_dir():
-            try:
-                lexical = LexicalIndex.load(directory)
-            except (OSError, ValueError) as exc:
-                logger.warning("ignoring BM25 directory %s (%s); rebuilding", directory, exc)
-        if lexical is None:
-            row_ids: list[int] = []
-            tokens: list[list[str]] = []
-            for row_id, doc_tokens in self._store.scan_tokens():
-                row_ids.append(row_id)
-                tokens.append(doc_tokens)
-            logger.info(
-                "%s: building BM25 over %d documents (generation %d)", self.path, len(row_ids), generation
-            )
-            lexical = LexicalIndex.build(row_ids, tokens)
-            self._persist(directory.name, lexical.save)
-        self._bm25 = lexical
-        self._bm25_generation = generation
-        return lexical
-
-    def _persist(self, name: str, save: Any) -> None:
-        """Save a derived file/directory named ``name`` unless read-only or another process is
-        saving; then remove older generations and temp files left by killed processes."""
-        if self._read_only or (self.path / name).exists():
-            return
-        if not self._derived_lock.try_acquire():
-            logger.debug("%s: another process is writing derived files; not saving %s", self.path, name)
-            return
-        try:
-            save(self.path / name)
-            pattern = _VECTORS_RE if _VECTORS_RE.match(name) else _BM25_RE
-            newest = self._newest(pattern)
-            for entry in self.path.iterdir():
-                match = pattern.match(entry.name)
-                if match and newest is not None and entry != newest[1]:
-                    self._remove(entry)
-                elif entry.name.startswith(".") and ".tmp-" in entry.name:
-                    # Holding derived.lock, no other process is writing a temp file right now.
-                    self._remove(entry)
-        finally:
-            self._derived_lock.release()
-
-    @staticmethod
-    def _remove(entry: Path) -> None:
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+            self._derived.sync_vectors()
+            if self._derived.bm25_in_use():
+                self._derived.sync_bm25()
 
     # -- search --------------------------------------------------------------------------------
 
@@ -786,10 +593,7 @@ class Index:
     def _dense_lists(
         self, query_vectors: np.ndarray, depth: int, allowed: np.ndarray | None
     ) -> list[list[tuple[int, float]]]:
-        self._sync_vectors()
-        vectors = self._vectors
-        if vectors is None:
-            return [[] for _ in query_vectors]
+        vectors = self._derived.sync_vectors()
         if allowed is not None and vectors.kind != "flat" and len(allowed) <= self._params.exact_filter_limit:
             # Exact scoring of the few allowed documents: ANN walks restricted to a small subset
             # miss results (IVF probes may hold none of them).
@@ -835,7 +639,7 @@ class Index:
         ]
 
     def _bm25_only(self, queries: Sequence[str], depth: int, allowed: np.ndarray | None) -> list[_Ranked]:
-        lexical = self._sync_bm25()
+        lexical = self._derived.sync_bm25()
         out = []
         for query in queries:
             hits = self._bm25_top(lexical, self._bm25_scores(lexical, query, allowed), depth)
@@ -852,7 +656,7 @@ class Index:
     ) -> list[_Ranked]:
         candidates = max(FUSION_CANDIDATES, depth)
         dense_lists = self._dense_lists(query_vectors, candidates, allowed)
-        lexical = self._sync_bm25()
+        lexical = self._derived.sync_bm25()
         out = []
         for query, query_vector, dense in zip(queries, query_vectors, dense_lists):
             bm25_all = self._bm25_scores(lexical, query, allowed)
