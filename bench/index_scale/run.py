@@ -47,10 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=2, help="threads sending single queries")
     parser.add_argument("--data", default="random,clustered", help="comma-separated: random, clustered")
     parser.add_argument("--clusters", type=int, default=1000, help="centres of the clustered data")
-    parser.add_argument("--hnsw-m", default="16,32", help="HNSW M values to build")
-    parser.add_argument("--ef-construction", type=int, default=200)
-    parser.add_argument("--ef-search", default="16,32,64,128,256,512", help="HNSW efSearch sweep")
-    parser.add_argument("--ivf-nprobe", default="8,16,32,64,128", help="IVF nprobe sweep ('' = no IVF)")
+    parser.add_argument("--hnsw-m", default="32", help="HNSW M values to build (comma-separated)")
+    parser.add_argument("--ef-construction", type=int, default=100)
+    parser.add_argument("--ef-search", default="32,64,128,256,512,1024,2048", help="HNSW efSearch sweep")
+    parser.add_argument("--ivf-nprobe", default="16,32,64,128,256,512", help="IVF nprobe sweep ('' = no IVF)")
     parser.add_argument("--ivf-nlist", type=int, default=None, help="IVF buckets (default 4*sqrt(n))")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "index_scale.json")
@@ -223,6 +223,13 @@ def jobs_for(data: str, args: argparse.Namespace, nlist: int) -> list[dict[str, 
     return jobs
 
 
+def write(report: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import faiss
@@ -254,9 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs_for(data, args, nlist):
             with spawn.Pool(1) as pool:  # a fresh process per index: clean RSS, memory returned after
                 report["rows"].extend(pool.apply(run_config, (job, truth)))
+            write(report, args.out)  # after every index, so a long run that is stopped keeps its rows
     report["load_average_at_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write(report, args.out)
     print(f"wrote {args.out}")
     return 0
 

@@ -251,3 +251,30 @@ def test_closed_index_refuses_use(filled):
     filled.close()  # idempotent
     with pytest.raises(InputError, match="is closed"):
         filled.search("x")
+
+
+def test_search_proceeds_while_add_encodes(tmp_path, corpus):
+    """A search from another thread is not blocked while ``add`` is encoding a batch."""
+    import threading
+
+    entered, gate = threading.Event(), threading.Event()
+
+    class GatedEncoder(FakeEncoder):
+        def encode(self, texts, batch_size=32, normalize=True, kind="passage"):
+            if kind == "passage" and "gated" in texts[0]:
+                entered.set()
+                gate.wait(30)
+            return super().encode(texts, batch_size=batch_size, normalize=normalize, kind=kind)
+
+    with Index.create(tmp_path / "idx", GatedEncoder()) as index:
+        index.add(corpus, show_progress=False)
+        writer = threading.Thread(
+            target=index.add, args=([{"id": "g", "text": "gated document"}],), kwargs={"show_progress": False}
+        )
+        writer.start()
+        assert entered.wait(30)
+        hits = index.search("gated document", top_k=20)  # would wait for the gate if add held the lock
+        assert len(hits) == 10 and "g" not in {h.id for h in hits}
+        gate.set()
+        writer.join(30)
+        assert index.search("gated document", top_k=1)[0].id == "g"

@@ -119,7 +119,8 @@ class Index:
         self._metric = str(settings["metric"])
         self._params = AnnParams.from_dict(settings["ann_params"])
         self._tokenize = get_tokenizer(settings["tokenizer"])
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the SQLite connection and the derived state
+        self._write_lock = threading.Lock()  # one add/delete at a time in this object
         self._writer = FileLock(path / WRITER_LOCK)
         self._derived = DerivedState(path, store, settings, read_only)
         self._closed = False
@@ -405,9 +406,13 @@ class Index:
         self._require_encoder("add")
         from tqdm.auto import tqdm
 
-        with self._lock:
-            self._check_open()
-            self._acquire_writer()
+        # _write_lock serializes writers of this object for the whole call; _lock (database and
+        # derived state) is held only around database work, so searches from other threads of
+        # this process proceed while a batch is being encoded.
+        with self._write_lock:
+            with self._lock:
+                self._check_open()
+                self._acquire_writer()
             total = len(docs) if isinstance(docs, Sized) else None
             added = updated = unchanged = encoded = 0
             changed_any = False
@@ -439,7 +444,9 @@ class Index:
         for doc in batch:
             latest[doc.id] = doc
         docs = list(latest.values())
-        stored = self._store.existing([doc.id for doc in docs])
+        with self._lock:
+            self._check_open()
+            stored = self._store.existing([doc.id for doc in docs])
         to_embed: list[Document] = []
         replaced: list[str] = []
         metadata_rows: list[tuple[str, str]] = []
@@ -463,7 +470,7 @@ class Index:
                 tokens = " ".join(self._tokenize(doc.text))
                 rows.append((doc.id, doc.text, metas[doc.id], tokens, vector.astype("<f4").tobytes()))
         if rows or metadata_rows:
-            with self._store.write_transaction():
+            with self._lock, self._store.write_transaction():
                 if replaced:
                     # A changed text gets a new row (and row id), so a row id names one vector forever.
                     self._store.delete_ids(replaced)
@@ -486,7 +493,7 @@ class Index:
         for position, doc_id in enumerate(id_list):
             if not isinstance(doc_id, str):
                 raise InputError(f"id {position}: document ids are strings, got {doc_id!r}")
-        with self._lock:
+        with self._write_lock, self._lock:
             self._check_open()
             self._acquire_writer()
             if not id_list:
@@ -501,7 +508,7 @@ class Index:
 
     def _after_write(self) -> None:
         """Bring derived state up to the new generation and save it (BM25 only if in use)."""
-        with self._store.snapshot():
+        with self._lock, self._store.snapshot():
             self._derived.sync_vectors()
             if self._derived.bm25_in_use():
                 self._derived.sync_bm25()
