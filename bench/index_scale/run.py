@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=2, help="threads sending single queries")
     parser.add_argument("--data", default="random,clustered", help="comma-separated: random, clustered")
     parser.add_argument("--clusters", type=int, default=1000, help="centres of the clustered data")
+    parser.add_argument(
+        "--cluster-noise", type=float, default=0.6, help="clustered data: a point's distance to its centre"
+    )
     parser.add_argument("--hnsw-m", default="32", help="HNSW M values to build (comma-separated)")
     parser.add_argument("--ef-construction", type=int, default=100)
     parser.add_argument("--ef-search", default="32,64,128,256,512,1024,2048", help="HNSW efSearch sweep")
@@ -75,7 +78,7 @@ def normalized(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def make_data(kind: str, n: int, n_queries: int, dim: int, clusters: int, seed: int):
+def make_data(kind: str, n: int, n_queries: int, dim: int, clusters: int, seed: int, spread: float = 0.6):
     """Database and query vectors, float32, unit norm; generated in chunks to bound peak memory."""
     rng = np.random.default_rng(seed)
     base = np.empty((n, dim), dtype=np.float32)
@@ -86,7 +89,7 @@ def make_data(kind: str, n: int, n_queries: int, dim: int, clusters: int, seed: 
         queries = normalized(rng.standard_normal((n_queries, dim), dtype=np.float32))
         return base, queries
     centres = normalized(rng.standard_normal((clusters, dim), dtype=np.float32))
-    noise = 0.6 / np.sqrt(dim)  # per-coordinate noise: a point sits ~0.6 from its centre
+    noise = spread / np.sqrt(dim)  # per-coordinate noise: a point sits ~spread from its centre
 
     def sample(count: int) -> np.ndarray:
         points = centres[rng.integers(0, clusters, size=count)]
@@ -132,7 +135,9 @@ def run_config(job: dict[str, Any], truth: np.ndarray) -> list[dict[str, Any]]:
 
     from simmatch.index.vectors import AnnParams, VectorIndex
 
-    base, queries = make_data(job["data"], job["n"], job["queries"], job["dim"], job["clusters"], job["seed"])
+    base, queries = make_data(
+        job["data"], job["n"], job["queries"], job["dim"], job["clusters"], job["seed"], job["spread"]
+    )
     faiss.omp_set_num_threads(job["threads"])
     kind, k = job["kind"], job["k"]
     gc.collect()
@@ -191,7 +196,9 @@ def exact_top_k(data: str, args: argparse.Namespace) -> np.ndarray:
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
-    base, queries = make_data(data, args.n, args.queries, args.dim, args.clusters, args.seed)
+    base, queries = make_data(
+        data, args.n, args.queries, args.dim, args.clusters, args.seed, args.cluster_noise
+    )
     exact = faiss.IndexFlatIP(args.dim)
     exact.add(base)
     return exact.search(queries, args.k)[1]
@@ -204,6 +211,7 @@ def jobs_for(data: str, args: argparse.Namespace, nlist: int) -> list[dict[str, 
         "dim": args.dim,
         "queries": args.queries,
         "clusters": args.clusters,
+        "spread": args.cluster_noise,
         "k": args.k,
         "threads": args.threads,
         "clients": args.clients,
@@ -246,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         "build_threads": args.threads,
         "search_clients": args.clients,
         "ivf_nlist": nlist,
+        "clusters": args.clusters,
+        "cluster_noise": args.cluster_noise,
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "faiss": faiss.__version__,
