@@ -19,6 +19,7 @@ open finds a stale or missing FAISS file and repairs it, with a logged message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import itertools
 import json
@@ -188,7 +189,7 @@ class Index:
             "tokenizer": tokenizer,
             "ann": ann,
             "ann_threshold": ann_threshold,
-            "ann_params": ann_params.__dict__.copy(),
+            "ann_params": dataclasses.asdict(ann_params),
             "fingerprint": [round(float(x), 6) for x in fingerprint],
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "generation": 0,
