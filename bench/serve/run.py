@@ -7,8 +7,9 @@
    carries --per-request short Chinese texts (or pairs) from LCQMC test.tsv, in file order.
    Records requests/s, p50/p99 latency, errors and the server's mean model batch size.
 3. Runs the library in this process on the same requests, merged the way the service's batcher
-   merges them at full load (--clients requests per model call, max_batch_size 64), for the
-   same duration, and reports the service's throughput as a fraction of it.
+   merges them at full load (as many whole requests per model call as fit in its
+   max_batch_size of 64 items), for the same duration, and reports the service's throughput as
+   a fraction of it. The two sides alternate in --slice second slices.
 4. Server RSS after warm-up and at the end.
 
 Prints a table and writes bench/out/serve.json. The service and the load generator share the
@@ -129,6 +130,14 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 900.0)
             pass
         time.sleep(0.5)
     raise SystemExit(f"the service was not ready after {timeout:.0f} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads."""
+    import psutil
+
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def rss_mib(pid: int) -> float:
@@ -255,8 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         max_diff = (
             check_numbers(base, headers, requests["embeddings"][0], emb) if "embeddings" in requests else None
         )
+        rss_series = [round(rss_start, 1)]
         for endpoint in args.endpoints:
             bodies = [json.dumps(r, ensure_ascii=False).encode() for r in requests[endpoint]]
+            # Items one request puts in the model's queue; the batcher caps a model call at
+            # MAX_BATCH items, so the library side merges as many requests as fit in one call.
+            items_per_request = args.per_request * (2 if endpoint == "similarity" and clf is None else 1)
+            group = max(1, min(args.clients, MAX_BATCH // items_per_request))
             before = batch_stats(base)
             print(
                 f"{endpoint}: {args.duration:.0f} s per side, alternating {args.slice:.0f} s slices "
@@ -266,20 +280,25 @@ def main(argv: list[str] | None = None) -> int:
             latencies: list[float] = []
             errors: dict[str, int] = {}
             elapsed = local_s = 0.0
+            server_cpu = client_cpu = local_cpu = 0.0
             local_done = local_calls = sent = 0
             while elapsed < args.duration:
                 span = min(args.slice, args.duration - elapsed)
+                s0, c0 = cpu_seconds(proc.pid), time.process_time()
                 lat, err, took, n = asyncio.run(
                     load(base, headers, PATHS[endpoint], bodies, args.clients, span, offset=sent)
                 )
+                server_cpu += cpu_seconds(proc.pid) - s0
+                client_cpu += time.process_time() - c0
                 latencies += lat
                 for key, count in err.items():
                     errors[key] = errors.get(key, 0) + count
                 elapsed += took
                 sent += n
-                local = inprocess(
-                    endpoint, requests[endpoint], args.clients, span, emb, clf, offset=local_done
-                )
+                rss_series.append(round(rss_mib(proc.pid), 1))
+                c0 = time.process_time()
+                local = inprocess(endpoint, requests[endpoint], group, span, emb, clf, offset=local_done)
+                local_cpu += time.process_time() - c0
                 local_done += local["requests"]
                 local_calls += local["model_calls"]
                 local_s += local["seconds"]
@@ -304,10 +323,15 @@ def main(argv: list[str] | None = None) -> int:
                 "server_mean_batch": round(items / batches, 1) if batches else None,
                 "inprocess_rps": round(local["rps"], 2),
                 "inprocess_model_calls": local["model_calls"],
-                "inprocess_batch": args.clients
-                * args.per_request
-                * (2 if endpoint == "similarity" and not clf else 1),
+                "inprocess_batch": group * items_per_request,
                 "service_vs_inprocess": round(rps / local["rps"], 3),
+                # CPU time per request: less sensitive than wall time to the machine's other load.
+                "server_cpu_ms_per_request": round(1000 * server_cpu / max(len(latencies), 1), 1),
+                "client_cpu_ms_per_request": round(1000 * client_cpu / max(len(latencies), 1), 1),
+                "inprocess_cpu_ms_per_request": round(1000 * local_cpu / max(local_done, 1), 1),
+                "cpu_efficiency": round(
+                    (local_cpu / max(local_done, 1)) / (server_cpu / max(len(latencies), 1)), 3
+                ),
             }
         rss_end = rss_mib(proc.pid)
     finally:
@@ -338,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             "start": round(rss_start, 1),
             "end": round(rss_end, 1),
             "growth_pct": round(100 * (rss_end - rss_start) / rss_start, 2),
+            "after_each_service_slice": rss_series,
         },
         "endpoints": results,
     }
@@ -350,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(report: dict[str, Any]) -> None:
     head = (
-        f"{'endpoint':<12} {'req/s':>8} {'in-proc':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'errors':>6} {'batch':>6}"
+        f"{'endpoint':<12} {'req/s':>7} {'in-proc':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'errors':>6} {'batch':>6} {'cpu ms/req':>10} {'in-proc':>7} {'cpu eff':>7}"
     )
     print()
     print(f"{report['model']}, {report['clients']} clients, {report['per_request']} per request, "
@@ -359,8 +384,10 @@ def print_table(report: dict[str, Any]) -> None:
     print(head)
     for name, r in report["endpoints"].items():
         print(
-            f"{name:<12} {r['rps']:>8.1f} {r['inprocess_rps']:>8.1f} {r['service_vs_inprocess']:>6.2f} "
-            f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6d} {r['server_mean_batch'] or 0:>6.1f}"
+            f"{name:<12} {r['rps']:>7.1f} {r['inprocess_rps']:>7.1f} {r['service_vs_inprocess']:>6.2f} "
+            f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6d} {r['server_mean_batch'] or 0:>6.1f} "
+            f"{r['server_cpu_ms_per_request']:>10.1f} {r['inprocess_cpu_ms_per_request']:>7.1f} "
+            f"{r['cpu_efficiency']:>7.2f}"
         )
     rss = report["rss_mib"]
     print(

@@ -196,3 +196,26 @@ def test_http_queue_full_is_429_with_retry_after(tiny_embedder):
     assert "the embed-query queue holds 2 items and this request adds 1 (max_queue=2)" in error["message"]
     assert health["batching"]["embed-query"]["rejected_requests"] == 1
     assert a_out[0].status_code == 200 and b_out[0].status_code == 200
+
+
+def test_worker_trims_the_heap_at_most_once_per_interval():
+    calls = []
+
+    async def body(interval):
+        worker = ModelWorker(trim_interval_s=interval)
+        if worker._trim is not None:
+            worker._trim = calls.append  # count instead of trimming
+        try:
+            for _ in range(3):
+                assert await worker.run(lambda x: x + 1, 1) == 2
+        finally:
+            worker.shutdown()
+        return worker
+
+    assert _run(body(0))._trim is None  # 0 disables
+    worker = _run(body(3600))
+    if worker._trim is None:
+        pytest.skip("this libc has no malloc_trim")
+    assert calls == []  # the interval has not passed since start-up
+    _run(body(1e-9))
+    assert calls == [0, 0, 0]

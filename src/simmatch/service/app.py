@@ -92,7 +92,7 @@ class Runtime:
         self.embedder_id = public_name(self.embedder.model_name)
         self.cross_encoder_id = public_name(self.cross_encoder.model_name) if self.cross_encoder else None
         self._embedder_names = {self.embedder_id, self.embedder.model_name, settings.model}
-        self.worker = ModelWorker()
+        self.worker = ModelWorker(trim_interval_s=settings.malloc_trim_interval_s)
         b = settings.batching
 
         def batcher(name: str, fn: Any) -> Batcher[Any, Any]:

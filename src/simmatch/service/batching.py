@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,14 +40,33 @@ class QueueFullError(Exception):
 
 
 class ModelWorker:
-    """The single thread every model call runs in."""
+    """The single thread every model call runs in.
 
-    def __init__(self) -> None:
+    ``trim_interval_s``: after a model call, hand freed heap memory back to the OS at most this
+    often (glibc's ``malloc_trim``; 0 or a libc without it: never). Written by hand because no
+    library does it for us: glibc raises its mmap threshold as large tensors are freed, after
+    which tensors of ever-changing batch shapes come from the heap, and the freed parts stay in
+    the process, so RSS creeps up under a varied load (measured: +7% in 60 s on
+    multilingual-e5-small, flat with the trim; one trim costs about 3 ms).
+    """
+
+    def __init__(self, trim_interval_s: float = 1.0) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simmatch-model")
+        self._trim = _malloc_trim() if trim_interval_s > 0 else None
+        self._trim_interval = trim_interval_s
+        self._last_trim = time.monotonic()
 
     async def run(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self._executor, functools.partial(self._call, fn, args, kwargs))
+
+    def _call(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if self._trim is not None and time.monotonic() - self._last_trim >= self._trim_interval:
+                self._trim(0)
+                self._last_trim = time.monotonic()
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -204,6 +224,20 @@ class Batcher(Generic[T, R]):
             request.remaining -= 1
             if request.remaining == 0 and not request.future.done():
                 request.future.set_result(request.results)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on a libc without it (macOS, musl, Windows)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
 
 
 def _fail(request: _Request[Any, Any], exc: BaseException) -> None:

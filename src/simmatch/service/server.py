@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["critical", "error", "warning", "info", "debug"],
         help="uvicorn log level (default info)",
     )
+    parser.add_argument(
+        "--malloc-trim-interval-s", type=float, default=None, help=_field_help(None, "malloc_trim_interval_s")
+    )
     for group, name, kind in _NESTED_FLAGS:
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=kind, default=None, help=_field_help(group, name))
@@ -82,7 +85,8 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
     from simmatch.settings import service_api_key
 
     top: dict[str, Any] = {}
-    for name in ("model", "cross_encoder", "index", "host", "port", "device", "backend", "access_log"):
+    top_level = ("model", "cross_encoder", "index", "host", "port", "device", "backend", "access_log")
+    for name in (*top_level, "malloc_trim_interval_s"):
         value = getattr(args, name, None)
         if value is not None:
             top[name] = value

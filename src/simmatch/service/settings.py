@@ -62,5 +62,10 @@ class ServiceSettings(BaseModel):
     )
     backend: str = Field(default="torch", description="embedding backend: torch, onnx or onnx-int8")
     access_log: bool = Field(default=True, description="log one line per request")
+    malloc_trim_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="return freed heap memory to the OS at most this often, in seconds (glibc; 0: never)",
+    )
     limits: LimitSettings = Field(default_factory=LimitSettings)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
