@@ -47,7 +47,7 @@ class ModelWorker:
     library does it for us: glibc raises its mmap threshold as large tensors are freed, after
     which tensors of ever-changing batch shapes come from the heap, and the freed parts stay in
     the process, so RSS creeps up under a varied load (measured: +7% in 60 s on
-    multilingual-e5-small, flat with the trim; one trim costs about 3 ms).
+    multilingual-e5-small, flat with the trim; one trim took 3-6 ms).
     """
 
     def __init__(self, trim_interval_s: float = 1.0) -> None:
