@@ -219,3 +219,28 @@ def test_worker_trims_the_heap_at_most_once_per_interval():
     assert calls == []  # the interval has not passed since start-up
     _run(body(1e-9))
     assert calls == [0, 0, 0]
+
+
+def test_stop_answers_waiting_requests():
+    from simmatch.service.batching import ServiceStoppingError
+
+    release = threading.Event()
+
+    def slow(items):
+        release.wait(5)
+        return items
+
+    async def body():
+        worker = ModelWorker()
+        b = Batcher("test", slow, worker, max_batch_size=1, max_wait_ms=0, max_queue=10)
+        b.start()
+        first = asyncio.ensure_future(b.submit(["a"]))
+        second = asyncio.ensure_future(b.submit(["b"]))
+        await asyncio.sleep(0.05)  # 'a' is in the model, 'b' waits in the queue
+        await b.stop()
+        release.set()
+        worker.shutdown()
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    results = _run(body())
+    assert [type(r) for r in results] == [ServiceStoppingError, ServiceStoppingError]

@@ -141,3 +141,11 @@ def test_cli_serve_maps_flags_onto_settings(monkeypatch):
     assert seen["s"] == ServiceSettings(model="m", host="0.0.0.0", batching={"max_queue": 7})
     assert seen["level"] == "warning"
     assert main(["serve", "--max-batch-size", "0"]) == 2  # InputError → one line, exit 2
+
+
+def test_bad_model_is_a_one_line_error_before_the_server_starts(tmp_path, capsys):
+    from simmatch.service.server import serve_main
+
+    assert serve_main(["--model", str(tmp_path / "missing"), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("simmatch: error: model directory") and err.count("\n") == 1

@@ -39,6 +39,10 @@ class QueueFullError(Exception):
         )
 
 
+class ServiceStoppingError(Exception):
+    """The service shut down while the request waited; the service answers 503."""
+
+
 class ModelWorker:
     """The single thread every model call runs in.
 
@@ -130,6 +134,7 @@ class Batcher(Generic[T, R]):
         self.stats = BatchStats()
         self._queue: asyncio.Queue[tuple[_Request[T, R], int]] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running: list[_Request[T, R]] = []  # requests in the model call under way
 
     @property
     def queued(self) -> int:
@@ -148,11 +153,13 @@ class Batcher(Generic[T, R]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        stopping = ServiceStoppingError("the service is shutting down")
+        for request in self._running:
+            _fail(request, stopping)
         if self._queue is not None:
             while not self._queue.empty():
                 request, _ = self._queue.get_nowait()
-                if not request.future.done():
-                    request.future.set_exception(RuntimeError("the service is shutting down"))
+                _fail(request, stopping)
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """Queue ``items`` and wait for their results (in order). Raises ``QueueFullError`` when
@@ -196,10 +203,12 @@ class Batcher(Generic[T, R]):
 
     async def _run(self, batch: list[tuple[_Request[T, R], int]]) -> None:
         items = [r.items[i] for r, i in batch]
+        requests = list(dict.fromkeys(r for r, _ in batch))
+        self._running = requests
         try:
             outputs = await self.worker.run(self.fn, items)
         except SimmatchError as exc:
-            requests = list(dict.fromkeys(r for r, _ in batch))
+            self._running = []
             if len(requests) == 1:
                 _fail(requests[0], exc)
                 return
@@ -207,13 +216,15 @@ class Batcher(Generic[T, R]):
                 await self._run([(r, i) for r, i in batch if r is request])
             return
         except Exception as exc:  # not swallowed: every waiting request receives it
+            self._running = []
             logger.exception("model call failed in batcher %s", self.name)
-            for request in dict.fromkeys(r for r, _ in batch):
+            for request in requests:
                 _fail(request, exc)
             return
+        self._running = []
         if len(outputs) != len(items):
             bug = RuntimeError(f"batcher {self.name}: {len(items)} items gave {len(outputs)} results")
-            for request in dict.fromkeys(r for r, _ in batch):
+            for request in requests:
                 _fail(request, bug)
             return
         self.stats.batches += 1

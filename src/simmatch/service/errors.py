@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simmatch.errors import InputError, SimmatchError
-from simmatch.service.batching import QueueFullError
+from simmatch.service.batching import QueueFullError, ServiceStoppingError
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,10 @@ async def _on_queue_full(request: Request, exc: QueueFullError) -> JSONResponse:
     return error_response(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
+async def _on_stopping(request: Request, exc: ServiceStoppingError) -> JSONResponse:
+    return error_response(503, str(exc), headers={"Retry-After": "5"})
+
+
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404:
@@ -161,5 +165,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]
     app.add_exception_handler(SimmatchError, _on_simmatch_error)  # type: ignore[arg-type]
     app.add_exception_handler(QueueFullError, _on_queue_full)  # type: ignore[arg-type]
+    app.add_exception_handler(ServiceStoppingError, _on_stopping)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)

@@ -112,7 +112,7 @@ def serve(settings: ServiceSettings, *, log_level: str = "info") -> None:
     from simmatch.errors import require
 
     uvicorn = require("uvicorn", "serve")
-    from simmatch.service.app import create_app
+    from simmatch.service.app import LoadedModels, create_app
 
     if settings.api_key is None and not _is_loopback(settings.host):
         logger.warning(
@@ -120,8 +120,11 @@ def serve(settings: ServiceSettings, *, log_level: str = "info") -> None:
             "(set $SIMMATCH_API_KEY or --api-key)",
             settings.host,
         )
+    # Loaded before uvicorn starts, so a bad model path is a one-line error (exit 2), not a
+    # start-up traceback from inside the server.
+    models = LoadedModels.load(settings)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, models=models),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
