@@ -360,6 +360,26 @@ def runs_lines(rows: dict[str, Any]) -> list[str]:
     return lines
 
 
+def comparison_lines(rows: dict[str, Any]) -> list[str]:
+    """Plain-language deltas between rows that answer a question (only when both rows exist)."""
+    out = []
+    plain, balanced = rows.get("qbqtc"), rows.get("qbqtc-balanced")
+    if plain and balanced:
+        a, b = plain["metrics"]["qbqtc/test_public"], balanced["metrics"]["qbqtc/test_public"]
+        out.append(
+            f"- Class-imbalance loss on QBQTC test_public (same data, steps and seed): macro-F1 "
+            f"{_fmt(a['macro_f1'])} → {_fmt(b['macro_f1'])}, accuracy {_fmt(a['accuracy'])} → "
+            f'{_fmt(b["accuracy"])}, F1 of the rare label "2" {_fmt(a["f1_2"])} → {_fmt(b["f1_2"])}.'
+        )
+    s = rows.get("stsb-cosent")
+    if s:
+        for key, m in s["metrics"].items():
+            if key != "checkpoint_dev":
+                delta = m["spearman_after"] - m["spearman_before"]
+                out.append(f"- CoSENT on STS-B zh train changes {key} Spearman by {delta:+.2f} points.")
+    return [*out, ""] if out else []
+
+
 def write_doc(rows: dict[str, Any]) -> None:
     body = [
         "# Quality benchmark",
@@ -383,6 +403,7 @@ def write_doc(rows: dict[str, Any]) -> None:
         "",
         *table_lines(rows),
         "",
+        *comparison_lines(rows),
         "## Runs",
         "",
         *runs_lines(rows),
@@ -431,6 +452,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=OUT_JSON)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-doc", action="store_true", help="do not regenerate docs/quality.md")
+    p.add_argument("--doc-only", action="store_true", help="only regenerate docs/quality.md from --out")
     args = p.parse_args(argv)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
@@ -447,6 +469,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.doc_only:
+        write_doc(json.loads(args.out.read_text(encoding="utf-8"))["rows"])
+        print(f"wrote {DOC.relative_to(ROOT)} from {args.out}")
+        return 0
     import torch
 
     if args.threads:
