@@ -6,6 +6,8 @@ session-wide fixture model."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,28 @@ def test_onnx_fp32_matches_torch(torch_embedder, onnx_embedder):
     np.testing.assert_allclose(raw_got, raw_ref, rtol=1e-3, atol=1e-4)
 
 
+def test_onnx_tokenizer_gives_the_same_ids(torch_embedder, onnx_embedder):
+    texts = [*TEXTS, LONG, " leading", "trailing  ", "a  b\tc\n", "[UNK] ☃ 😀", "HELLO World"]
+    for kind in ("query", None):
+        assert onnx_embedder._content_ids(texts, kind) == torch_embedder._content_ids(texts, kind)
+    assert isinstance(onnx_embedder.tokenizer, onnx_backend.FastTokenizer)
+    assert onnx_embedder.tokenizer.pad_token_id == torch_embedder.tokenizer.pad_token_id
+    assert onnx_embedder.count_tokens(texts) == torch_embedder.count_tokens(texts)
+
+
+def test_onnx_backend_runs_without_torch(model_dir, int8_embedder):
+    """Once exported, the ONNX backend never imports PyTorch (nor transformers, which would)."""
+    code = (
+        "import sys\n"
+        "from simmatch.models import Embedder\n"
+        f"emb = Embedder({str(model_dir)!r}, backend='onnx-int8')\n"
+        "emb.encode(['你好', 'hello'])\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_onnx_single_text_and_padding(onnx_embedder):
     single = onnx_embedder.encode("你好")
     assert single.shape == (onnx_embedder.dim,)
@@ -102,7 +126,9 @@ def test_export_is_cached_and_reused(model_dir, onnx_embedder, int8_embedder, mo
     assert export.parent == model_dir / "onnx"
     assert {p.name for p in export.iterdir()} >= {
         onnx_backend.FP32_FILE,
+        onnx_backend.FP32_FILE + ".data",
         onnx_backend.INT8_FILE,
+        onnx_backend.INT8_FILE + ".data",
         onnx_backend.META_FILE,
         onnx_backend.TOKENIZER_DIR,
     }

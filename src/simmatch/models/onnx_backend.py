@@ -22,7 +22,9 @@ fp16 weights are not offered: onnxruntime's CPU provider has no fp16 matrix kern
 fp16 weights only shrink the file and are cast back to fp32 when the session opens.
 
 Export cache. The export lives in ``<model dir>/onnx/simmatch-<key>/`` (``model.onnx``,
-``model-int8.onnx``, the tokenizer and ``export.json``), or under
+``model-int8.onnx``, each with its weights in a ``.data`` file beside it, which onnxruntime
+memory-maps instead of copying: the peak RSS of loading drops by about the size of the weights,
+and processes serving the same model share those pages; the tokenizer; ``export.json``), or under
 ``<simmatch cache dir>/onnx/`` when the model directory is not writable or the model is a hub id.
 ``<key>`` fingerprints the export recipe and the model files (names, sizes, modification times),
 so editing or retraining the model re-exports it. Every file appears atomically (written under a
@@ -40,7 +42,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,7 @@ from simmatch.errors import InputError, SimmatchError, require
 logger = logging.getLogger(__name__)
 
 # Bump when the export or quantization recipe changes: old caches are then rebuilt.
-EXPORT_VERSION = 2
+EXPORT_VERSION = 4
 FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 META_FILE = "export.json"
@@ -211,11 +213,16 @@ def _export_fp32(path: str, out_dir: Path) -> dict[str, Any]:
             opt_level=0,
             use_gpu=False,
         )
-        opt.save_model_to_file(str(out_dir / FP32_FILE))
-        tmp_fp32.unlink()
+        opt.save_model_to_file(str(out_dir / FP32_FILE), use_external_data_format=True)
         fused = True
     else:
-        os.replace(tmp_fp32, out_dir / FP32_FILE)
+        onnx.save_model(
+            onnx.load(str(tmp_fp32)),
+            str(out_dir / FP32_FILE),
+            save_as_external_data=True,
+            location=FP32_FILE + ".data",
+        )
+    tmp_fp32.unlink()
     onnx.checker.check_model(str(out_dir / FP32_FILE))
 
     # Check on shapes other than the traced ones, padding included.
@@ -239,6 +246,9 @@ def _export_fp32(path: str, out_dir: Path) -> dict[str, Any]:
         "prompts": ref.prompts,
         "max_seq_length": ref.max_seq_length,
         "dim": ref.dim,
+        "pad_token_id": ref.tokenizer.pad_token_id,
+        "model_input_names": list(getattr(ref.tokenizer, "model_input_names", [])),
+        "model_max_length": int(min(getattr(ref.tokenizer, "model_max_length", 10**6), 10**6)),
         "model_type": model_type,
         "fused": fused,
         "check_min_cosine": float(cos.min()),
@@ -283,23 +293,28 @@ def quantize_int8(fp32_file: Path, out_file: Path, recipe: Int8Recipe = INT8_REC
     graph = onnx.load(str(fp32_file), load_external_data=False).graph
     patterns = [re.compile(p) for p in recipe.keep_fp32]
     exclude = [node.name for node in graph.node if any(p.search(node.name) for p in patterns)]
-    tmp = out_file.with_name(f".{out_file.name}.{os.getpid()}.tmp")
+    tmp_dir = Path(tempfile.mkdtemp(dir=out_file.parent, prefix=".quantize-"))
     try:
         quantize_dynamic(
             str(fp32_file),
-            str(tmp),
+            str(tmp_dir / out_file.name),
             op_types_to_quantize=list(recipe.op_types),
             per_channel=recipe.per_channel,
             reduce_range=recipe.reduce_range,
             weight_type=getattr(QuantType, recipe.weight_type),
             nodes_to_exclude=exclude,
+            use_external_data_format=True,
             # Shape inference cannot type the outputs of the fused contrib ops; they are float.
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
-        os.replace(tmp, out_file)
+        # The weights first, then the graph that names them: a reader that finds the graph
+        # finds its weights.
+        data = out_file.name + ".data"
+        if (tmp_dir / data).exists():  # absent when every tensor is small enough to stay inline
+            os.replace(tmp_dir / data, out_file.with_name(data))
+        os.replace(tmp_dir / out_file.name, out_file)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        shutil.rmtree(tmp_dir)
     return out_file
 
 
@@ -348,27 +363,36 @@ def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class OnnxBackend:
     """Pooled sentence vectors from an ONNX export of a sentence-transformers model.
 
-    ``quantize=True`` runs the int8 graph (``INT8_RECIPE``). ``threads`` defaults to the
-    physical cores available to this process.
+    ``quantize=True`` runs the int8 graph made with ``recipe`` (default ``INT8_RECIPE``; other
+    recipes are cached under their own file name). ``threads`` defaults to the physical cores
+    available to this process.
     """
 
-    def __init__(self, path: str, quantize: bool = False, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        quantize: bool = False,
+        *,
+        threads: int | None = None,
+        recipe: Int8Recipe | None = None,
+    ) -> None:
         if threads is not None and threads < 1:
             raise InputError(f"threads must be >= 1, got {threads}")
+        if recipe is not None and not quantize:
+            raise InputError("an int8 recipe needs quantize=True")
         require("onnxruntime", "onnx")
-        from transformers import AutoTokenizer
-
         self.export_dir = ensure_export(path)
         meta = json.loads((self.export_dir / META_FILE).read_text())
         model_file = self.export_dir / FP32_FILE
         if quantize:
-            model_file = self.export_dir / INT8_FILE
+            recipe = recipe or INT8_RECIPE
+            model_file = self.export_dir / _int8_file(recipe)
             if not model_file.is_file():
                 logger.info("quantizing %s to int8 (once)", path)
-                quantize_int8(self.export_dir / FP32_FILE, model_file)
+                quantize_int8(self.export_dir / FP32_FILE, model_file, recipe)
         self.model_file = model_file
-        self.quantized = quantize
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.export_dir / TOKENIZER_DIR))
+        self.recipe = recipe
+        self.tokenizer = load_tokenizer(self.export_dir / TOKENIZER_DIR, meta)
         self.prompts: dict[str, str] = dict(meta["prompts"])
         self.max_seq_length = int(meta["max_seq_length"])
         self.dim = int(meta["dim"])
@@ -377,3 +401,55 @@ class OnnxBackend:
     def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         out = self.session.run([OUTPUT_NAME], _feeds(input_ids, attention_mask))[0]
         return np.asarray(out, dtype=np.float32)
+
+
+class FastTokenizer:
+    """What ``Embedder`` asks of a tokenizer (calling it for ``input_ids``; ``pad_token_id``),
+    served by the ``tokenizers`` library directly from the ``tokenizer.json`` that the
+    transformers tokenizer wraps, so the ids are the same (tested). Written because importing
+    transformers imports PyTorch (about 250 MB of RSS and 2 s), which the ONNX backend otherwise
+    never needs."""
+
+    def __init__(self, tokenizer_file: Path, meta: dict[str, Any]) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer.no_truncation()  # Embedder cuts long texts into windows itself
+        self._tokenizer.no_padding()
+        self.pad_token_id: int | None = meta.get("pad_token_id")
+        self.model_input_names: list[str] = list(meta.get("model_input_names", []))
+        self.model_max_length: int = int(meta.get("model_max_length", 512))
+
+    def __call__(
+        self,
+        text: str | list[str],
+        *,
+        add_special_tokens: bool = True,
+        truncation: bool = False,
+        verbose: bool = True,
+    ) -> dict[str, Any]:
+        if truncation:
+            raise InputError("FastTokenizer does not truncate; Embedder splits long texts itself")
+        if isinstance(text, str):
+            return {"input_ids": self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids}
+        encoded = self._tokenizer.encode_batch(list(text), add_special_tokens=add_special_tokens)
+        return {"input_ids": [e.ids for e in encoded]}
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return str(self._tokenizer.decode(ids, skip_special_tokens=skip_special_tokens))
+
+
+def load_tokenizer(folder: Path, meta: dict[str, Any]) -> Any:
+    """``FastTokenizer`` when the export has a ``tokenizer.json``, else transformers' loader."""
+    if (folder / "tokenizer.json").is_file() and "pad_token_id" in meta:
+        return FastTokenizer(folder / "tokenizer.json", meta)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def _int8_file(recipe: Int8Recipe) -> str:
+    if recipe == INT8_RECIPE:
+        return INT8_FILE
+    digest = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode()).hexdigest()[:12]
+    return f"model-int8-{digest}.onnx"

