@@ -37,8 +37,8 @@ RECIPES: dict[str, Int8Recipe | None] = {
         reduce_range=False, keep_fp32=(r"layer\.0/", r"^Attention_0$")
     ),
     "int8 uint8 weights (u8u8 kernels)": Int8Recipe(reduce_range=False, weight_type="QUInt8"),
-    "int8 7-bit weights (reduce_range)": Int8Recipe(),
-    "int8 7-bit, layer 0 FFN input fp32 (INT8_RECIPE)": INT8_RECIPE,
+    "int8 7-bit weights (reduce_range) = INT8_RECIPE": INT8_RECIPE,
+    "int8 7-bit, layer 0 FFN input fp32": Int8Recipe(keep_fp32=(r"layer\.0/intermediate/",)),
     "INT8_RECIPE + word embeddings uint8": dataclasses.replace(
         INT8_RECIPE, op_types=(*INT8_RECIPE.op_types, "EmbedLayerNormalization")
     ),
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         backend = OnnxBackend(path, quantize=recipe is not None, recipe=recipe, threads=1)
         emb._backend = backend
         row: dict[str, Any] = {"recipe": name, "settings": dataclasses.asdict(recipe) if recipe else None}
-        row["file_mb"] = backend.model_file.stat().st_size / 2**20
+        files = [backend.model_file, backend.model_file.with_name(backend.model_file.name + ".data")]
+        row["file_mb"] = sum(f.stat().st_size for f in files if f.exists()) / 2**20
         for part, texts in (("short", short), ("long", long)):
             vecs = emb.encode(texts, batch_size=64, show_progress=False)
             cos = (vecs.astype(np.float64) * ref[part]).sum(axis=1)

@@ -112,7 +112,7 @@ def test_int8_close_to_torch(torch_embedder, int8_embedder):
     ref = torch_embedder.encode([*TEXTS, LONG])
     got = int8_embedder.encode([*TEXTS, LONG])
     assert got.shape == ref.shape and got.dtype == np.float32
-    assert int8_embedder._backend.model_file.name == onnx_backend.INT8_FILE
+    assert int8_embedder._backend.model_file.name == onnx_backend.int8_file_name(onnx_backend.INT8_RECIPE)
     # Looser than fp32's 0.999: 8-bit weights and per-tensor activation scales round every matmul,
     # and how much that moves a vector depends on the weights (the random fixture measures
     # ~0.99999, the real e5 ~0.997 mean) and on the CPU's int8 kernels. The real model's bound
@@ -123,12 +123,13 @@ def test_int8_close_to_torch(torch_embedder, int8_embedder):
 
 def test_export_is_cached_and_reused(model_dir, onnx_embedder, int8_embedder, monkeypatch):
     export = onnx_embedder._backend.export_dir
+    int8 = onnx_backend.int8_file_name(onnx_backend.INT8_RECIPE)
     assert export.parent == model_dir / "onnx"
     assert {p.name for p in export.iterdir()} >= {
         onnx_backend.FP32_FILE,
         onnx_backend.FP32_FILE + ".data",
-        onnx_backend.INT8_FILE,
-        onnx_backend.INT8_FILE + ".data",
+        int8,
+        int8 + ".data",
         onnx_backend.META_FILE,
         onnx_backend.TOKENIZER_DIR,
     }

@@ -22,7 +22,7 @@ fp16 weights are not offered: onnxruntime's CPU provider has no fp16 matrix kern
 fp16 weights only shrink the file and are cast back to fp32 when the session opens.
 
 Export cache. The export lives in ``<model dir>/onnx/simmatch-<key>/`` (``model.onnx``,
-``model-int8.onnx``, each with its weights in a ``.data`` file beside it, which onnxruntime
+``model-int8-<recipe digest>.onnx``, each with its weights in a ``.data`` file beside it, which onnxruntime
 memory-maps instead of copying: the peak RSS of loading drops by about the size of the weights,
 and processes serving the same model share those pages; the tokenizer; ``export.json``), or under
 ``<simmatch cache dir>/onnx/`` when the model directory is not writable or the model is a hub id.
@@ -55,7 +55,6 @@ logger = logging.getLogger(__name__)
 # Bump when the export or quantization recipe changes: old caches are then rebuilt.
 EXPORT_VERSION = 4
 FP32_FILE = "model.onnx"
-INT8_FILE = "model-int8.onnx"
 META_FILE = "export.json"
 TOKENIZER_DIR = "tokenizer"
 OUTPUT_NAME = "sentence_embedding"
@@ -81,16 +80,17 @@ class Int8Recipe:
     keep_fp32: tuple[str, ...] = ()
 
 
-# Measured on the built-in e5 by bench/speed/recipes.py (2,000 LCQMC sentences, cosine to fp32;
-# numbers in docs/speed.md):
-#   all MatMul+Attention, 8-bit weights             mean 0.9957  min 0.9770  (fails min >= 0.98)
-#   same, first layer kept fp32                      mean 0.9974  min 0.9934  ~5% slower
-#   reduce_range (7-bit weights)                     mean 0.9969  min 0.9908
-#   reduce_range, layer 0 feed-forward input fp32    mean 0.9970  min 0.9928  (chosen)
-#   + word embeddings uint8 (file 408 -> 120 MB)     mean 0.9969  min 0.9879
-# Keeping one matmul at a time in fp32 showed layer 0's feed-forward input to be the most
-# sensitive to the one per-tensor activation scale that dynamic quantization uses.
-INT8_RECIPE = Int8Recipe(keep_fp32=(r"layer\.0/intermediate/",))
+# Measured on the built-in e5 by bench/speed/recipes.py (cosine to fp32 on 2,000 short / 500
+# long texts, mean / min; table in docs/speed.md):
+#   8-bit weights, all MatMul+Attention       short 0.9957 / 0.9768  long 0.9962 / 0.9930  FAIL
+#   8-bit weights, layer 0 kept fp32           short 0.9974 / 0.9938  long 0.9970 / 0.9936
+#   7-bit weights (reduce_range), all layers   short 0.9969 / 0.9922  long 0.9964 / 0.9933  chosen
+#   7-bit, layer 0 feed-forward input fp32     short 0.9970 / 0.9922  long 0.9965 / 0.9933
+# The passing recipes run within measurement noise of each other on one core (~220-235
+# sentences per CPU-second vs 137 for fp32); the chosen one is the simplest and the one
+# onnxruntime recommends for x86 without VNNI: 7-bit weights keep the u8×s8 multiply-adds of
+# AVX2 from saturating their 16-bit intermediate sums (what breaks the first row's minimum).
+INT8_RECIPE = Int8Recipe()
 
 
 # ---------------------------------------------------------------------------------------- cache
@@ -386,7 +386,7 @@ class OnnxBackend:
         model_file = self.export_dir / FP32_FILE
         if quantize:
             recipe = recipe or INT8_RECIPE
-            model_file = self.export_dir / _int8_file(recipe)
+            model_file = self.export_dir / int8_file_name(recipe)
             if not model_file.is_file():
                 logger.info("quantizing %s to int8 (once)", path)
                 quantize_int8(self.export_dir / FP32_FILE, model_file, recipe)
@@ -448,8 +448,7 @@ def load_tokenizer(folder: Path, meta: dict[str, Any]) -> Any:
     return AutoTokenizer.from_pretrained(str(folder))
 
 
-def _int8_file(recipe: Int8Recipe) -> str:
-    if recipe == INT8_RECIPE:
-        return INT8_FILE
+def int8_file_name(recipe: Int8Recipe) -> str:
+    """``model-int8-<digest of the recipe>.onnx``: a changed recipe never reuses an old file."""
     digest = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode()).hexdigest()[:12]
     return f"model-int8-{digest}.onnx"
