@@ -270,6 +270,7 @@ def ensure_export(path: str) -> Path:
     try:
         meta = _export_fp32(path, tmp)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        _make_readable(tmp)
         try:
             os.replace(tmp, target)
         except OSError:
@@ -282,6 +283,12 @@ def ensure_export(path: str) -> Path:
         if stale != target and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)  # old recipe or old weights
     return target
+
+
+def _make_readable(folder: Path) -> None:
+    """Files as readable as the model they come from (some writers create them 0600)."""
+    for f in folder.rglob("*"):
+        f.chmod(0o755 if f.is_dir() else 0o644)
 
 
 def quantize_int8(fp32_file: Path, out_file: Path, recipe: Int8Recipe = INT8_RECIPE) -> Path:
@@ -309,6 +316,7 @@ def quantize_int8(fp32_file: Path, out_file: Path, recipe: Int8Recipe = INT8_REC
         )
         # The weights first, then the graph that names them: a reader that finds the graph
         # finds its weights.
+        _make_readable(tmp_dir)
         data = out_file.name + ".data"
         if (tmp_dir / data).exists():  # absent when every tensor is small enough to stay inline
             os.replace(tmp_dir / data, out_file.with_name(data))
