@@ -153,7 +153,7 @@ def _export_fp32(path: str, out_dir: Path) -> dict[str, Any]:
         auto_model.set_attn_implementation("eager")
     needs_token_types = ref._needs_token_types
 
-    class _Pooled(torch.nn.Module):
+    class _Pooled(torch.nn.Module):  # type: ignore[name-defined]  # torch is imported lazily here
         def __init__(self) -> None:
             super().__init__()
             self.stack = modules
