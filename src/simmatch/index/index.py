@@ -148,8 +148,8 @@ class Index:
             ``"l2"`` (score = minus squared Euclidean distance).
         ann: ``"flat"`` always searches exactly; ``"hnsw"`` / ``"ivf"`` switch to that ANN index
             once the index holds ``ann_threshold`` documents (and back to flat below half of it);
-            ``"auto"`` = ``"hnsw"`` (no training step, incremental adds, best recall per ms in
-            ``docs/index_scale.md``).
+            ``"auto"`` = ``"hnsw"`` (no training step, incremental adds; see
+            ``docs/index_scale.md`` for recall and latency at 1M vectors).
         tokenizer: BM25 tokenizer, see ``simmatch.index.tokenize``.
         passage_kind / query_kind: the ``kind=`` passed to ``encoder.encode`` for documents and
             queries (the e5 prompts).

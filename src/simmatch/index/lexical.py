@@ -3,8 +3,9 @@
 Tokenization (jieba for Chinese) is the expensive part of building BM25, so it runs once per
 document at ``add`` time and the tokens are stored in SQLite with the document. ``bm25s`` cannot
 add to or remove from an index, so any change to the documents means building it again from the
-stored tokens (measured: about 2.3 s per 100,000 twelve-token documents on this project's machine).
-That build happens lazily, on the first BM25/hybrid search after a change, and the result is saved
+stored tokens (``bench/index_scale/bm25_rebuild.py``: 15.9 s for 100,000 twelve-token documents on
+the shared 2-core machine under load, against 0.16 s to load the saved index). That build happens
+lazily, on the first BM25/hybrid search after a change, and the result is saved
 as ``bm25-g<generation>/`` (``bm25s.BM25.save`` into a temp directory, then an atomic rename), which
 loads in tens of milliseconds; a saved BM25 is used only when its generation equals the database's.
 """

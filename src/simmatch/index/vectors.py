@@ -47,7 +47,7 @@ class AnnParams:
     """
 
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
+    hnsw_ef_construction: int = 100
     hnsw_ef_search: int = 128
     ivf_nlist: int | None = None
     ivf_nprobe: int = 32
