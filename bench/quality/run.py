@@ -64,6 +64,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def code_version() -> str:
+    """The commit the code ran from, with "+changes" when src/ or bench/ differ from it."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        done = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+changes" if git("status", "--porcelain", "--", "src", "bench/quality") else "")
+
+
 def pct(x: float | None) -> float | None:
     return None if x is None else round(100 * float(x), 2)
 
@@ -336,7 +348,7 @@ def table_lines(rows: dict[str, Any]) -> list[str]:
 
 
 def runs_lines(rows: dict[str, Any]) -> list[str]:
-    lines = ["| row | command | wall time | machine | training |", "|---|---|---|---|---|"]
+    lines = ["| row | command | code | wall time | machine | training |", "|---|---|---|---|---|---|"]
     for name in ROWS:
         r = rows.get(name)
         if not r:
@@ -356,7 +368,9 @@ def runs_lines(rows: dict[str, Any]) -> list[str]:
                 f"{r['train_seconds']} s; loss {r['loss']}; checkpoint chosen on {dev.get('split')} "
                 f"({dev.get('metric')} = {_fmt(dev.get('best'))})"
             )
-        lines.append(f"| {name} | `{r['command']}` | {r['wall_seconds']:.0f} s | {mach} | {training} |")
+        code = r.get("code", "not recorded")
+        wall = f"{r['wall_seconds']:.0f} s"
+        lines.append(f"| {name} | `{r['command']}` | {code} | {wall} | {mach} | {training} |")
     return lines
 
 
@@ -487,11 +501,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] running", flush=True)
         start = time.perf_counter()
         mach = machine()
+        version = code_version()
         result = RUNNERS[name](args)
         result.update(
             command=command,
             wall_seconds=round(time.perf_counter() - start, 1),
             machine=mach,
+            code=version,
             quick=bool(args.quick),
             finished=time.strftime("%Y-%m-%d %H:%M:%S"),
         )

@@ -28,6 +28,7 @@ def test_defaults_are_frozen_and_documented(tmp_path):
         ("max_steps", -1, "max_steps must be a positive integer or None, got -1"),
         ("epochs", 0, "epochs must be > 0"),
         ("lr", 2.0, r"lr must be in \(0, 1\)"),
+        ("head_lr", 0.0, r"head_lr must be in \(0, 1\) or None, got 0.0"),
         ("warmup", 1.5, "warmup >= 1 is a number of steps and must be whole"),
         ("output_dir", " ", "output_dir must not be empty"),
     ],

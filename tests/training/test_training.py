@@ -256,3 +256,48 @@ def test_resume_errors(tmp_path, tiny_cross3_dir):
         train_cross_encoder(
             tiny_cross3_dir, toy_pairs(6, "class3"), config=config(tmp_path, "n", resume_from=str(tmp_path))
         )
+
+
+def test_head_lr_reaches_only_the_new_head(tmp_path, tiny_cross3_dir):
+    from safetensors.torch import load_file
+
+    result = train_cross_encoder(
+        tiny_cross3_dir,
+        toy_pairs(16, "class3"),
+        config=config(tmp_path, "head", max_steps=2, lr=1e-9, head_lr=1e-2, freeze_embeddings=False),
+    )
+    before = load_file(str(tiny_cross3_dir / "model.safetensors"))
+    after = load_file(str(result.output_dir / "model.safetensors"))
+    moved = {k for k in before if not np.allclose(before[k].numpy(), after[k].numpy(), atol=1e-6)}
+    assert moved and all(".pooler." in k or k.startswith("classifier.") for k in moved), sorted(moved)
+    assert "classifier.weight" in moved
+
+
+def test_empty_pooler_is_standardized_from_training_pairs(tmp_path, tiny_cross3_dir):
+    """A base without pooler weights (stored as zeros, like the built-in e5) gets a pooler that
+    standardizes the first-token state over the given pairs."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from simmatch.training.cross_encoder import new_cross_encoder
+
+    base = tmp_path / "no-pooler"
+    shutil.copytree(tiny_cross3_dir, base)
+    weights = load_file(str(base / "model.safetensors"))
+    for key in [k for k in weights if ".pooler." in k]:
+        weights[key] = torch.zeros_like(weights[key])
+    save_file(weights, str(base / "model.safetensors"), metadata={"format": "pt"})
+
+    pairs = toy_pairs(32, "class3").pairs
+    model = new_cross_encoder(base, ["0", "1", "2"], device="cpu", init_pairs=pairs)
+    bert = model.model.bert
+    with torch.no_grad():
+        tokens = {k: v for k, v in model.preprocess(pairs).items() if isinstance(v, torch.Tensor)}
+        first = bert(**tokens).last_hidden_state[:, 0]
+        z = bert.pooler.dense(first)
+    assert torch.allclose(z.mean(0), torch.zeros(z.shape[1]), atol=1e-3)
+    assert torch.allclose(z.std(0), torch.ones(z.shape[1]), atol=1e-3)
+    random_init = new_cross_encoder(base, ["0", "1", "2"], device="cpu").model.bert.pooler.dense.weight
+    assert float(random_init.detach().abs().sum()) > 0  # without pairs: random, never left at zero

@@ -26,6 +26,9 @@ class TrainingConfig:
     max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides epochs)")
     batch_size: int = _opt(16, "training examples per optimizer step")
     lr: float = _opt(2e-5, "peak learning rate (AdamW, linear decay)")
+    head_lr: float | None = _opt(
+        None, "cross-encoder: learning rate of the freshly initialized pooler + classifier (default: lr)"
+    )
     warmup: float = _opt(0.1, "warm-up: a fraction of the steps if < 1, else a number of steps")
     weight_decay: float = _opt(0.01, "AdamW weight decay")
     seed: int = _opt(42, "seed for head initialization, data order and dropout")
@@ -67,6 +70,8 @@ class TrainingConfig:
             raise InputError(f"epochs must be > 0, got {self.epochs!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise InputError(f"lr must be in (0, 1), got {self.lr!r}")
+        if self.head_lr is not None and not (isinstance(self.head_lr, (int, float)) and 0 < self.head_lr < 1):
+            raise InputError(f"head_lr must be in (0, 1) or None, got {self.head_lr!r}")
         if not (isinstance(self.warmup, (int, float)) and self.warmup >= 0):
             raise InputError(f"warmup must be >= 0, got {self.warmup!r}")
         if self.warmup >= 1 and float(self.warmup) != int(self.warmup):

@@ -122,12 +122,15 @@ def run_training(
     evaluator: Any | None = None,
     prompts: dict[str, str] | None = None,
     batch_sampler: str | None = None,
+    learning_rate_mapping: dict[str, float] | None = None,
     save_final: Callable[[Path], None],
     record: dict[str, Any] | None = None,
 ) -> TrainingResult:
     """Train ``model`` on ``train_dataset`` (a ``datasets.Dataset`` in the column layout ``loss``
     expects) and write the final model with ``save_final(config.path)``.
 
+    ``learning_rate_mapping``: parameter-name regex → learning rate (sentence-transformers'
+    optimizer groups), for parameter groups that need their own rate.
     ``evaluator``: a sentence-transformers evaluator (see ``make_st_evaluator``) run every
     ``config.eval_every`` steps (else once per epoch) and at the last step; the best checkpoint by
     its primary metric becomes the final model.
@@ -190,6 +193,8 @@ def run_training(
         args_kwargs["prompts"] = prompts
     if batch_sampler:
         args_kwargs["batch_sampler"] = batch_sampler
+    if learning_rate_mapping:
+        args_kwargs["learning_rate_mapping"] = learning_rate_mapping
     args = Args(**args_kwargs)
 
     trainer = Trainer(
