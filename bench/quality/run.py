@@ -467,6 +467,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-doc", action="store_true", help="do not regenerate docs/quality.md")
     p.add_argument("--doc-only", action="store_true", help="only regenerate docs/quality.md from --out")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --doc-only: first copy the rows of this JSON file into --out (repeatable; later wins)",
+    )
     args = p.parse_args(argv)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
@@ -484,7 +491,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.doc_only:
-        write_doc(json.loads(args.out.read_text(encoding="utf-8"))["rows"])
+        rows = json.loads(args.out.read_text(encoding="utf-8"))["rows"] if args.out.exists() else {}
+        for extra in args.merge:
+            rows.update(json.loads(extra.read_text(encoding="utf-8"))["rows"])
+        if args.merge:
+            args.out.write_text(json.dumps({"rows": rows}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_doc(rows)
         print(f"wrote {DOC.relative_to(ROOT)} from {args.out}")
         return 0
     import torch
