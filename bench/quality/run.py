@@ -495,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         for extra in args.merge:
             rows.update(json.loads(extra.read_text(encoding="utf-8"))["rows"])
         if args.merge:
-            args.out.write_text(json.dumps({"rows": rows}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            text = json.dumps({"rows": rows}, indent=2, ensure_ascii=False) + "\n"
+            args.out.write_text(text, encoding="utf-8")
         write_doc(rows)
         print(f"wrote {DOC.relative_to(ROOT)} from {args.out}")
         return 0
