@@ -394,6 +394,33 @@ def comparison_lines(rows: dict[str, Any]) -> list[str]:
     return [*out, ""] if out else []
 
 
+def target_lines(rows: dict[str, Any]) -> list[str]:
+    """The project's targets and whether the stored rows meet them."""
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    out = ["## Targets", ""]
+    names = [r for r in ("qbqtc", "qbqtc-balanced") if r in rows]
+    q = [rows[r]["metrics"]["qbqtc/test_public"]["macro_f1"] for r in names]
+    if q:
+        best = max(q)
+        out.append(f"- QBQTC test_public macro-F1 ≥ 64.1: best row {_fmt(best)} — {verdict(best >= 64.1)}.")
+    if "afqmc" in rows:
+        acc = rows["afqmc"]["metrics"]["afqmc/dev"]["accuracy"]
+        out.append(f"- AFQMC dev accuracy ≥ 74: {_fmt(acc)} — {verdict(acc >= 74)}.")
+    if "stsb-cosent" in rows:
+        m = rows["stsb-cosent"]["metrics"]
+        zh, lc = m["stsb-zh/test"], m["lcqmc/test"]
+        out.append(
+            f"- STS-B zh test Spearman ≥ 80 after CoSENT: {_fmt(zh['spearman_after'])} — "
+            f"{verdict(zh['spearman_after'] >= 80)}; LCQMC test not below zero-shot: "
+            f"{_fmt(lc['spearman_before'])} → {_fmt(lc['spearman_after'])} — "
+            f"{verdict(lc['spearman_after'] >= lc['spearman_before'])}."
+        )
+    return [*out, ""] if len(out) > 2 else []
+
+
 def write_doc(rows: dict[str, Any]) -> None:
     body = [
         "# Quality benchmark",
@@ -418,6 +445,7 @@ def write_doc(rows: dict[str, Any]) -> None:
         *table_lines(rows),
         "",
         *comparison_lines(rows),
+        *target_lines(rows),
         "## Runs",
         "",
         *runs_lines(rows),
