@@ -301,3 +301,19 @@ def test_empty_pooler_is_standardized_from_training_pairs(tmp_path, tiny_cross3_
     assert torch.allclose(z.std(0), torch.ones(z.shape[1]), atol=1e-3)
     random_init = new_cross_encoder(base, ["0", "1", "2"], device="cpu").model.bert.pooler.dense.weight
     assert float(random_init.detach().abs().sum()) > 0  # without pairs: random, never left at zero
+
+
+def test_embedder_picks_checkpoint_on_the_mean_of_several_dev_sets(tmp_path, tiny_embedder_dir):
+    a, b = toy_pairs(8, "binary", seed=5), toy_pairs(8, "score", seed=6)
+    result = train_embedder(
+        tiny_embedder_dir,
+        toy_pairs(16, "binary"),
+        dev={"a": a, "b": b},
+        config=config(tmp_path, "multi", max_steps=4, eval_every=2, save_total_limit=2),
+    )
+    assert result.metric_name == "eval_dev_mean_spearman"
+    for h in result.history:
+        mean = (h["eval_dev_a_spearman"] + h["eval_dev_b_spearman"]) / 2
+        assert h["eval_dev_mean_spearman"] == pytest.approx(mean)
+    assert result.best_metric == max(h["eval_dev_mean_spearman"] for h in result.history)
+    assert [d["name"] for d in result.extra["dev"]] == ["toy-binary", "toy-score"]

@@ -98,6 +98,31 @@ class PairClassifierView:
         ]
 
 
+class MeanOfEvaluators:
+    """Several simmatch evaluators as one: every metric prefixed with its dev set's name, plus
+    ``mean_<primary>``, the mean of their primary metrics, as the primary metric. Used to pick a
+    checkpoint that is good on more than one dev set (e.g. STS-B dev without losing LCQMC dev)."""
+
+    def __init__(self, evaluators: dict[str, Any]) -> None:
+        primaries = {e.primary_metric for e in evaluators.values()}
+        if len(primaries) != 1:
+            from simmatch.errors import InputError
+
+            raise InputError(f"dev sets must share a primary metric to be averaged, got {sorted(primaries)}")
+        self.evaluators = evaluators
+        self.primary_metric = f"mean_{primaries.pop()}"
+
+    def __call__(self, model: Any) -> dict[str, float]:
+        out: dict[str, float] = {}
+        primary = []
+        for name, evaluator in self.evaluators.items():
+            metrics = evaluator(model)
+            primary.append(float(metrics[evaluator.primary_metric]))
+            out.update({f"{name}_{k}": float(v) for k, v in metrics.items()})
+        out[self.primary_metric] = float(np.mean(primary))
+        return out
+
+
 def make_st_evaluator(
     evaluator: Callable[[Any], dict[str, float]], view: Callable[[Any], Any], name: str = "dev"
 ) -> Any:

@@ -107,7 +107,7 @@ def train_embedder(
     train: PairDataset | Sequence[RetrievalExample],
     *,
     config: TrainingConfig,
-    dev: PairDataset | None = None,
+    dev: PairDataset | Mapping[str, PairDataset] | None = None,
     loss: str = "cosent",
     loss_options: Mapping[str, Any] | None = None,
     hard_negatives: HardNegatives | None = None,
@@ -133,7 +133,8 @@ def train_embedder(
     own ``neg`` lists are used (``num_negatives`` of them; rows with fewer are left out).
 
     ``dev``: scored with ``EmbeddingSimilarityEvaluator`` (Spearman of cosine vs. label) to pick the
-    best checkpoint.
+    best checkpoint; a ``{name: PairDataset}`` mapping picks it on the mean Spearman of all of them
+    (for example STS-B dev plus LCQMC dev, so gains on one are not bought with losses on the other).
     """
     from simmatch.losses import get_loss_spec
 
@@ -220,7 +221,7 @@ def _train_once(
     train: PairDataset | Sequence[RetrievalExample],
     *,
     config: TrainingConfig,
-    dev: PairDataset | None,
+    dev: PairDataset | Mapping[str, PairDataset] | None,
     loss: str,
     loss_options: Mapping[str, Any] | None,
     num_negatives: int,
@@ -231,7 +232,7 @@ def _train_once(
 ) -> TrainingResult:
     from simmatch.evaluation import EmbeddingSimilarityEvaluator
     from simmatch.losses import build_loss, get_loss_spec
-    from simmatch.training._views import EncoderView, make_st_evaluator
+    from simmatch.training._views import EncoderView, MeanOfEvaluators, make_st_evaluator
 
     spec = get_loss_spec(loss, "embedder")
     seed_everything(config.seed)
@@ -260,11 +261,18 @@ def _train_once(
     loss_module = build_loss(loss, model, "embedder", **dict(loss_options or {}))
 
     evaluator = None
+    dev_info: Any = None
     if dev is not None:
-        evaluator = make_st_evaluator(
-            EmbeddingSimilarityEvaluator(dev, kind=kind, batch_size=config.eval_batch_size),
-            lambda m: EncoderView(m, config.eval_batch_size),
-        )
+        sets = dict(dev) if isinstance(dev, Mapping) else {"": dev}
+        if not sets:
+            raise InputError("dev mapping is empty")
+        scorers = {
+            name: EmbeddingSimilarityEvaluator(d, kind=kind, batch_size=config.eval_batch_size)
+            for name, d in sets.items()
+        }
+        scorer: Any = scorers[""] if "" in scorers else MeanOfEvaluators(scorers)
+        evaluator = make_st_evaluator(scorer, lambda m: EncoderView(m, config.eval_batch_size))
+        dev_info = [{"name": d.name, "size": len(d)} for d in sets.values()]
 
     def save_final(out: Path) -> None:
         model.max_seq_length = saved_length
@@ -276,7 +284,7 @@ def _train_once(
         "loss_options": dict(loss_options or {}),
         "prompts": prompts,
         "train": {"rows": len(dataset), "skipped_short_of_negatives": skipped},
-        "dev": None if dev is None else {"name": dev.name, "size": len(dev)},
+        "dev": dev_info,
         **(record or {}),
     }
     return run_training(
