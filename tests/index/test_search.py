@@ -138,8 +138,15 @@ def test_rerank(filled, reranker):
     assert all(h.id in {f.id for f in first_stage} for h in hits)
 
 
-def test_rerank_top_k_below_top_k_still_returns_top_k(filled, reranker):
-    assert len(filled.search("phone", top_k=5, mode="dense", rerank=reranker, rerank_top_k=2)) == 5
+def test_rerank_top_k_below_top_k_reranks_the_head_and_keeps_the_tail(filled, reranker):
+    first_stage = filled.search("phone", top_k=5, mode="dense")
+    hits = filled.search("phone", top_k=5, mode="dense", rerank=reranker, rerank_top_k=2)
+    assert len(hits) == 5
+    assert {h.id for h in hits[:2]} == {h.id for h in first_stage[:2]}
+    assert all("rerank" in h.scores for h in hits[:2])
+    # The tail is never sent to the reranker: first-stage order and scores, no rerank score.
+    assert [(h.id, h.score) for h in hits[2:]] == [(h.id, h.score) for h in first_stage[2:]]
+    assert all("rerank" not in h.scores for h in hits[2:])
 
 
 def test_filter_applied_before_top_k(filled):

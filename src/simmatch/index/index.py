@@ -531,7 +531,9 @@ class Index:
             the query, so possibly fewer than ``top_k``), or ``"hybrid"`` (reciprocal-rank fusion,
             k=60, of the top ``max(100, depth)`` dense and BM25 candidates).
         rerank: an object with ``scores(pairs) -> array`` (higher = better), e.g. a
-            ``PairClassifier``; it rescores the first stage's top ``max(rerank_top_k, top_k)``.
+            ``PairClassifier``; it rescores only the first stage's top ``rerank_top_k`` (a
+            cross-encoder costs a forward pass per pair). With ``top_k > rerank_top_k`` the
+            remaining hits follow in first-stage order, with their first-stage scores.
         filter: ``{key: value}`` equality on top-level metadata keys (all must match), applied
             before ranking, so ``top_k`` hits are returned whenever that many documents match.
         """
@@ -595,7 +597,7 @@ class Index:
             for hits in ranked
         ]
         if rerank is not None:
-            results = self._rerank(rerank, queries, results, top_k)
+            results = self._rerank(rerank, queries, results, top_k, rerank_top_k)
         return results
 
     def _dense_lists(
@@ -697,17 +699,23 @@ class Index:
 
     @staticmethod
     def _rerank(
-        reranker: Any, queries: Sequence[str], results: list[list[SearchHit]], top_k: int
+        reranker: Any,
+        queries: Sequence[str],
+        results: list[list[SearchHit]],
+        top_k: int,
+        rerank_top_k: int,
     ) -> list[list[SearchHit]]:
+        tails = [hits[rerank_top_k:top_k] for hits in results]
+        results = [hits[:rerank_top_k] for hits in results]
         pairs = [(query, hit.text) for query, hits in zip(queries, results) for hit in hits]
         if not pairs:
-            return results
+            return [head + tail for head, tail in zip(results, tails)]
         scores = np.asarray(reranker.scores(pairs), dtype=np.float64).reshape(-1)
         if len(scores) != len(pairs):
             raise InputError(f"reranker returned {len(scores)} scores for {len(pairs)} pairs")
         reranked = []
         offset = 0
-        for hits in results:
+        for hits, tail in zip(results, tails):
             own = scores[offset : offset + len(hits)]
             offset += len(hits)
             order = np.argsort(-own, kind="stable")[:top_k]
@@ -722,5 +730,6 @@ class Index:
                     )
                     for i in order
                 ]
+                + tail
             )
         return reranked
