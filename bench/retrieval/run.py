@@ -13,8 +13,9 @@ unchanged documents costs no encoding), then every query is searched with
 and scored with ``simmatch.evaluation.RetrievalEvaluator`` (MRR@10, nDCG@10, Recall@1/10/50;
 LCQMC removes the query's own sentence from its ranking). Prints a table and writes JSON.
 
-Full run (slow on CPU: the corpora are ~23k sentences each):
-    python bench/retrieval/run.py --device cuda --reranker runs/<reranker-dir>
+The committed run (docs/retrieval.md, which --write-doc regenerates between its markers):
+    python bench/retrieval/run.py --reranker qbqtc=bench/out/quality-models/qbqtc-balanced-all \
+        --reranker lcqmc=bench/out/rerankers/lcqmc-ce --rerank-top-k 20 --limit lcqmc=1000 --write-doc
 Smoke test:
     python bench/retrieval/run.py --limit 30 --corpus-limit 1000
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import sys
@@ -41,11 +43,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--tasks", default="qbqtc,lcqmc", help="comma-separated: qbqtc, lcqmc")
     parser.add_argument("--model", default="multilingual-e5-small", help="embedding model (name or dir)")
-    parser.add_argument("--reranker", default=None, help="cross-encoder (PairClassifier) directory")
+    parser.add_argument(
+        "--reranker",
+        action="append",
+        default=[],
+        metavar="[TASK=]DIR",
+        help="cross-encoder (PairClassifier) directory, for every task or, as TASK=DIR, for one (repeatable)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="onnx",
+        choices=("torch", "onnx", "onnx-int8"),
+        help="embedding backend (fp32 onnx gives torch's embeddings, faster on CPU; see docs/speed.md)",
+    )
     parser.add_argument("--rerank-top-k", type=int, default=50, help="hybrid candidates sent to the reranker")
     parser.add_argument("--device", default=None, help="torch device for the models (default: auto)")
     parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="[TASK=]N",
+        help="evaluate only the first N queries, of every task or, as TASK=N, of one (repeatable)",
+    )
+    parser.add_argument(
+        "--write-doc",
+        action="store_true",
+        help="replace the results table in docs/retrieval.md (between its bench:retrieval markers)",
+    )
     parser.add_argument(
         "--corpus-limit",
         type=int,
@@ -57,7 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "retrieval.json")
     parser.add_argument("--data-root", type=Path, default=DATA_ROOT)
     args = parser.parse_args(argv)
-    for name in ("limit", "corpus_limit", "rerank_top_k", "batch_size"):
+    args.limits = _per_task(parser, "--limit", args.limit, int)
+    args.rerankers = _per_task(parser, "--reranker", args.reranker, str)
+    for task, value in args.limits.items():
+        if value < 1:
+            parser.error(f"--limit for {task} must be positive")
+    for name in ("corpus_limit", "rerank_top_k", "batch_size"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -65,6 +95,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown task(s) {sorted(unknown)}; choose from qbqtc, lcqmc")
     return args
+
+
+def _per_task(parser: argparse.ArgumentParser, flag: str, values: list[str], cast: Any) -> dict[str, Any]:
+    """``["X"]`` or ``["qbqtc=X", "lcqmc=Y"]`` -> ``{task: value}`` (key ``"*"`` for every task)."""
+    out: dict[str, Any] = {}
+    for value in values:
+        task, sep, rest = value.partition("=")
+        if not sep:
+            task, rest = "*", value
+        elif task not in ("qbqtc", "lcqmc"):
+            parser.error(f"{flag} {value!r}: unknown task {task!r}; choose from qbqtc, lcqmc")
+        try:
+            out[task] = cast(rest)
+        except ValueError:
+            parser.error(f"{flag} {value!r}: {rest!r} is not a valid value")
+    return out
+
+
+def for_task(values: dict[str, Any], task: str) -> Any:
+    return values.get(task, values.get("*"))
 
 
 def load_task(name: str, data_root: Path):
@@ -137,33 +187,111 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[-60:]
 
 
+def load_rerankers(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
+    """``{task: PairClassifier}`` for the tasks that have an existing --reranker directory."""
+    from simmatch.models import PairClassifier
+
+    loaded: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for name in args.tasks.split(","):
+        directory = for_task(args.rerankers, name)
+        if directory is None:
+            notes.append(f"{name}: hybrid+rerank skipped: no --reranker given")
+        elif not Path(directory).is_dir():
+            notes.append(f"{name}: hybrid+rerank skipped: reranker directory {directory} does not exist")
+        else:
+            if directory not in loaded:
+                loaded[directory] = PairClassifier(directory, device=args.device)
+            out[name] = loaded[directory]
+    return out
+
+
+def table(rows: list[tuple[str, str, dict[str, float]]]) -> list[str]:
+    lines = ["| task | method | MRR@10 | R@1 | R@10 | R@50 | nDCG@10 | ms/query |", f"|{'---|' * 8}"]
+    for task_name, mode, m in rows:
+        lines.append(
+            f"| {task_name} | {mode} | {m['mrr@10']:.4f} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | "
+            f"{m['recall@50']:.4f} | {m['ndcg@10']:.4f} | {m['ms_per_query']:.1f} |"
+        )
+    return lines
+
+
+def verdicts(report: dict[str, Any]) -> list[str]:
+    """The issue's target: hybrid+rerank beats the best single retriever on MRR@10, per task."""
+    out = []
+    for task_name, entry in report["tasks"].items():
+        results = entry["results"]
+        if "hybrid+rerank" not in results:
+            continue
+        best_mode = max(("bm25", "dense"), key=lambda m: results[m]["mrr@10"])
+        best, got = results[best_mode]["mrr@10"], results["hybrid+rerank"]["mrr@10"]
+        verdict = "met" if got > best else "**missed**"
+        out.append(
+            f"- {task_name}: hybrid+rerank MRR@10 {got:.4f} vs best single retriever ({best_mode}) "
+            f"{best:.4f} — {verdict}."
+        )
+    return out
+
+
+DOC_START, DOC_END = "<!-- bench:retrieval:start -->", "<!-- bench:retrieval:end -->"
+
+
+def write_doc(report: dict[str, Any], rows: list[tuple[str, str, dict[str, float]]]) -> Path:
+    doc = ROOT / "docs" / "retrieval.md"
+    text = doc.read_text(encoding="utf-8")
+    if DOC_START not in text or DOC_END not in text:
+        raise SystemExit(f"{doc}: markers {DOC_START} / {DOC_END} not found")
+    rerankers = ", ".join(f"{t}: `{d}`" for t, d in report["rerankers"].items()) or "none"
+    body = [
+        DOC_START,
+        f"Command: `{report['command']}`",
+        "",
+        f"Embedding model `{report['model']}` (backend {report['backend']}), rerankers {rerankers}, "
+        f"rerank top-k {report['rerank_top_k']}; {report['machine']}; run finished {report['finished']}, "
+        f"{report['wall_seconds']:.0f} s.",
+        "",
+        *[
+            f"- {name}: {e['queries']} queries, corpus {e['corpus']} documents, index build "
+            f"{e['index_build_s']:.0f} s ({e['index_add']['encoded']} encoded)"
+            for name, e in report["tasks"].items()
+        ],
+        "",
+        *table(rows),
+        "",
+        *verdicts(report),
+        *[f"- note: {n}" for n in report["notes"]],
+        DOC_END,
+    ]
+    head, _, rest = text.partition(DOC_START)
+    _, _, tail = rest.partition(DOC_END)
+    doc.write_text(head + "\n".join(body) + tail, encoding="utf-8")
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from simmatch.models import Embedder, PairClassifier
+    from simmatch.models import Embedder
 
-    encoder = Embedder(args.model, device=args.device)
-    reranker = None
+    started = time.perf_counter()
+    encoder = Embedder(args.model, device=args.device, backend=args.backend)
     notes: list[str] = []
-    if args.reranker is None:
-        notes.append("hybrid+rerank skipped: no --reranker DIR given")
-    elif not Path(args.reranker).is_dir():
-        notes.append(f"hybrid+rerank skipped: reranker directory {args.reranker} does not exist")
-    else:
-        reranker = PairClassifier(args.reranker, device=args.device)
+    rerankers = load_rerankers(args, notes)
     report: dict[str, Any] = {
         "command": "python bench/retrieval/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "model": args.model,
-        "reranker": args.reranker if reranker is not None else None,
+        "backend": args.backend,
+        "rerankers": {t: for_task(args.rerankers, t) for t in rerankers},
         "rerank_top_k": args.rerank_top_k,
-        "limit": args.limit,
+        "limits": args.limits,
         "corpus_limit": args.corpus_limit,
         "platform": platform.platform(),
+        "machine": f"{os.cpu_count()} CPU cores, torch threads {_torch_threads()}",
         "notes": notes,
         "tasks": {},
     }
     rows = []
     for name in args.tasks.split(","):
-        task = subset(load_task(name, args.data_root), args.limit, args.corpus_limit)
+        task = subset(load_task(name, args.data_root), for_task(args.limits, name), args.corpus_limit)
         print(f"{task!r}")
         suffix = "full" if args.corpus_limit is None else f"c{args.corpus_limit}"
         directory = args.index_dir / f"{name}-{slug(args.model)}-{suffix}"
@@ -175,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             "index_add": stats.to_dict(),
             "results": {},
         }
+        reranker = rerankers.get(name)
         with index:
             for mode in MODES:
                 if mode == "hybrid+rerank" and reranker is None:
@@ -182,23 +311,29 @@ def main(argv: list[str] | None = None) -> int:
                 metrics = evaluate(task, index, mode, reranker, args.rerank_top_k)
                 entry["results"][mode] = metrics
                 rows.append((task.name, mode, metrics))
-                print(f"  {mode:14s} " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+                print(f"  {mode:14s} " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
         report["tasks"][task.name] = entry
+    report["wall_seconds"] = time.perf_counter() - started
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M")
 
-    header = f"| task | method | MRR@10 | R@1 | R@10 | R@50 | nDCG@10 | ms/query |\n|{'---|' * 8}"
-    print("\n" + header)
-    for task_name, mode, m in rows:
-        print(
-            f"| {task_name} | {mode} | {m['mrr@10']:.4f} | {m['recall@1']:.4f} | {m['recall@10']:.4f} | "
-            f"{m['recall@50']:.4f} | {m['ndcg@10']:.4f} | {m['ms_per_query']:.1f} |"
-        )
+    print("\n" + "\n".join(table(rows)))
+    for line in verdicts(report):
+        print(line)
     for note in notes:
         print(f"note: {note}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
+    if args.write_doc:
+        print(f"wrote {write_doc(report, rows).relative_to(ROOT)}")
     return 0
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
