@@ -180,3 +180,21 @@ def builtin_e5():
     from simmatch.models import Embedder
 
     return Embedder("multilingual-e5-small", device="cpu")
+
+
+# Training tests run torch on one thread: on a shared two-core machine, two OpenMP threads that
+# spin while another process holds a core made a tiny model's steps 30x slower here.
+ONE_THREAD_DIRS = ("losses", "training")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread_for_training(request):
+    if Path(str(request.node.path)).parent.name not in ONE_THREAD_DIRS:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simmatch.index.vectors import fsync_dir
+from simmatch._fs import fsync_dir
 
 ROW_IDS_FILE = "row_ids.npy"
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from simmatch._fs import fsync_dir, fsync_file
 from simmatch.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -266,23 +267,8 @@ class VectorIndex:
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             faiss.write_index(self.index, str(tmp))
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
+            fsync_file(tmp)
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename inside ``directory`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a directory; the rename itself is still atomic
-    finally:
-        os.close(fd)

