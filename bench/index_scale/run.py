@@ -10,10 +10,14 @@ search over ``--queries`` queries that are not in the database.
 
 Data: ``random`` = i.i.d. Gaussian vectors normalized (uniform on the sphere, the worst case for
 ANN: no structure, all distances alike); ``clustered`` = ``--clusters`` Gaussian centres plus
-noise, closer to real embeddings. Prints a table and writes JSON.
+noise, closer to real embeddings; ``real`` = multilingual-e5-small embeddings of distinct sentences
+from ../shared/data, made by ``bench/index_scale/embed_corpus.py`` (``--real-dir``; ``--n`` at most
+the number it encoded). Prints a table and writes JSON.
 
     nice -n 10 python bench/index_scale/run.py                      # 1,000,000 x 384, both data sets
     python bench/index_scale/run.py --n 20000 --queries 50          # quick check
+    python bench/index_scale/embed_corpus.py --n 100000 && \
+        python bench/index_scale/run.py --n 100000 --data real --out bench/out/index_scale_real.json
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2, help="FAISS OpenMP threads for building")
     parser.add_argument("--clients", type=int, default=2, help="threads sending single queries")
-    parser.add_argument("--data", default="random,clustered", help="comma-separated: random, clustered")
+    parser.add_argument("--data", default="random,clustered", help="comma-separated: random, clustered, real")
+    parser.add_argument(
+        "--real-dir",
+        type=Path,
+        default=ROOT / "bench" / "out" / "real_vectors",
+        help="base.npy + queries.npy written by embed_corpus.py (for --data real)",
+    )
     parser.add_argument("--clusters", type=int, default=1000, help="centres of the clustered data")
     parser.add_argument(
         "--cluster-noise", type=float, default=0.6, help="clustered data: a point's distance to its centre"
@@ -58,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "index_scale.json")
     args = parser.parse_args(argv)
+    unknown = set(args.data.split(",")) - {"random", "clustered", "real"}
+    if unknown:
+        parser.error(f"unknown --data {sorted(unknown)}; choose from random, clustered, real")
     if args.n < 1000 or args.queries < 1 or args.k < 1:
         parser.error("--n must be >= 1000, --queries and --k >= 1")
     return args
@@ -78,8 +91,27 @@ def normalized(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def make_data(kind: str, n: int, n_queries: int, dim: int, clusters: int, seed: int, spread: float = 0.6):
+def make_data(
+    kind: str,
+    n: int,
+    n_queries: int,
+    dim: int,
+    clusters: int,
+    seed: int,
+    spread: float = 0.6,
+    real_dir: Path | None = None,
+):
     """Database and query vectors, float32, unit norm; generated in chunks to bound peak memory."""
+    if kind == "real":
+        assert real_dir is not None
+        base = np.load(real_dir / "base.npy", mmap_mode="r")
+        queries = np.load(real_dir / "queries.npy")
+        if len(base) < n or len(queries) < n_queries or base.shape[1] != dim:
+            raise SystemExit(
+                f"{real_dir}: has {base.shape[0]}x{base.shape[1]} base and {len(queries)} query vectors; "
+                f"asked for {n}x{dim} and {n_queries} (run bench/index_scale/embed_corpus.py --n {n})"
+            )
+        return np.ascontiguousarray(base[:n], dtype=np.float32), np.ascontiguousarray(queries[:n_queries])
     rng = np.random.default_rng(seed)
     base = np.empty((n, dim), dtype=np.float32)
     if kind == "random":
@@ -136,7 +168,14 @@ def run_config(job: dict[str, Any], truth: np.ndarray) -> list[dict[str, Any]]:
     from simmatch.index.vectors import AnnParams, VectorIndex
 
     base, queries = make_data(
-        job["data"], job["n"], job["queries"], job["dim"], job["clusters"], job["seed"], job["spread"]
+        job["data"],
+        job["n"],
+        job["queries"],
+        job["dim"],
+        job["clusters"],
+        job["seed"],
+        job["spread"],
+        job["real_dir"],
     )
     faiss.omp_set_num_threads(job["threads"])
     kind, k = job["kind"], job["k"]
@@ -197,7 +236,7 @@ def exact_top_k(data: str, args: argparse.Namespace) -> np.ndarray:
 
     faiss.omp_set_num_threads(args.threads)
     base, queries = make_data(
-        data, args.n, args.queries, args.dim, args.clusters, args.seed, args.cluster_noise
+        data, args.n, args.queries, args.dim, args.clusters, args.seed, args.cluster_noise, args.real_dir
     )
     exact = faiss.IndexFlatIP(args.dim)
     exact.add(base)
@@ -216,6 +255,7 @@ def jobs_for(data: str, args: argparse.Namespace, nlist: int) -> list[dict[str, 
         "threads": args.threads,
         "clients": args.clients,
         "seed": args.seed,
+        "real_dir": args.real_dir,
     }
     jobs = [{**common, "kind": "flat", "params": {}, "label": {}, "sweep": [(None, None)]}]
     for m in ints(args.hnsw_m):
