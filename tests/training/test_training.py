@@ -197,6 +197,45 @@ def test_embedder_two_stage_hard_negatives(tmp_path, tiny_embedder_dir):
     assert (tmp_path / "two" / "modules.json").exists()
 
 
+def test_two_stage_resume_latest_reuses_finished_stage1_and_continues_stage2(
+    tmp_path, tiny_embedder_dir, caplog
+):
+    caplog.set_level("INFO", logger="simmatch.training.embedder")
+    train = [RetrievalExample(e.sentence1, [e.sentence2]) for e in toy_pairs(24, "binary") if e.label == "1"]
+    kw = {"loss": "mnrl", "hard_negatives": "two-stage"}
+    first = train_embedder(
+        tiny_embedder_dir,
+        train,
+        config=config(tmp_path, "run", max_steps=2, batch_size=4, eval_every=1),
+        **kw,
+    )
+    stage1_record = (tmp_path / "run" / "stage1" / "training.json").read_text()
+    resumed = train_embedder(
+        tiny_embedder_dir,
+        train,
+        config=config(tmp_path, "run", max_steps=4, batch_size=4, eval_every=1, resume_from="latest"),
+        **kw,
+    )
+    assert first.global_step == 2 and resumed.global_step == 4
+    # Stage 2 went on from its step-2 checkpoint: the restored history is the first run's.
+    assert [s for s, _ in resumed.train_loss] == [1, 2, 3, 4]
+    assert resumed.train_loss[:2] == first.train_loss
+    assert "stage 1 finished earlier" in caplog.text
+    assert (tmp_path / "run" / "stage1" / "training.json").read_text() == stage1_record  # not retrained
+
+
+def test_two_stage_resume_latest_without_any_checkpoint_is_a_clear_error(tmp_path, tiny_embedder_dir):
+    train = [RetrievalExample(e.sentence1, [e.sentence2]) for e in toy_pairs(24, "binary") if e.label == "1"]
+    with pytest.raises(InputError, match="holds a checkpoint"):
+        train_embedder(
+            tiny_embedder_dir,
+            train,
+            loss="mnrl",
+            hard_negatives="two-stage",
+            config=config(tmp_path, "none", max_steps=2, batch_size=4, resume_from="latest"),
+        )
+
+
 def test_embedder_argument_errors(tmp_path, tiny_embedder_dir):
     with pytest.raises(InputError, match="hard_negatives needs loss='mnrl', not 'cosent'"):
         train_embedder(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -12,7 +13,7 @@ from simmatch.data.examples import RetrievalExample
 from simmatch.data.loaders import PairDataset, score_to_unit
 from simmatch.errors import InputError
 from simmatch.training.config import TrainingConfig
-from simmatch.training.core import TrainingResult, run_training, seed_everything
+from simmatch.training.core import RECORD_NAME, TrainingResult, run_training, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -186,10 +187,20 @@ def train_embedder(
             base_model, stage1_data, config=config, **common, record={"hard_negatives": "bm25"}
         )
 
-    stage1_config = replace(config, output_dir=str(config.path / "stage1"))
-    stage1 = _train_once(
-        base_model, stage1_data, config=stage1_config, **common, record={"hard_negatives": "bm25"}
-    )
+    stage1_dir = config.path / "stage1"
+    stage1_resume, stage2_resume = _split_resume(config, stage1_dir)
+    if config.resume_from is not None and stage1_resume is None and (stage1_dir / RECORD_NAME).is_file():
+        # Resuming a run whose stage 1 finished: re-use that model instead of training it again.
+        record = json.loads((stage1_dir / RECORD_NAME).read_text(encoding="utf-8"))
+        steps = int(record.get("global_step", 0))
+        stage1 = TrainingResult(output_dir=stage1_dir, global_step=steps, wall_time_s=0.0)
+        logger.info("resuming: stage 1 finished earlier (%s), going on with stage 2", stage1_dir)
+    else:
+        stage1_config = replace(config, output_dir=str(stage1_dir), resume_from=stage1_resume)
+        stage1 = _train_once(
+            base_model, stage1_data, config=stage1_config, **common, record={"hard_negatives": "bm25"}
+        )
+        stage2_resume = None  # stage 2 starts afresh from a freshly trained stage 1
     from simmatch.training._views import EncoderView
 
     stage1_model = load_sentence_transformer(stage1.output_dir, device=config.device)
@@ -206,7 +217,7 @@ def train_embedder(
     return _train_once(
         stage1.output_dir,
         stage2_data,
-        config=config,
+        config=replace(config, resume_from=stage2_resume),
         **common,
         record={
             "hard_negatives": "two-stage",
@@ -214,6 +225,35 @@ def train_embedder(
             "stage1_steps": stage1.global_step,
         },
     )
+
+
+def _has_checkpoint(directory: Path) -> bool:
+    return directory.is_dir() and any(p.name.startswith("checkpoint-") for p in directory.iterdir())
+
+
+def _split_resume(config: TrainingConfig, stage1_dir: Path) -> tuple[str | None, str | None]:
+    """Two-stage training keeps stage 1 under ``<output_dir>/stage1``: route ``resume_from`` to the
+    stage it belongs to. ``"latest"`` resumes stage 2 if it has a checkpoint, else stage 1 if it
+    has one (a stage 1 that finished is re-used, see the caller); an explicit checkpoint goes to the
+    stage whose directory holds it."""
+    resume = config.resume_from
+    if resume is None:
+        return None, None
+    stage1_checkpoints = stage1_dir / "checkpoints"
+    if resume == "latest":
+        if _has_checkpoint(config.checkpoint_dir):
+            return None, "latest"
+        if (stage1_dir / RECORD_NAME).is_file():
+            return None, None
+        if _has_checkpoint(stage1_checkpoints):
+            return "latest", None
+        raise InputError(
+            f"resume_from='latest' but neither {config.checkpoint_dir} nor {stage1_checkpoints} "
+            "holds a checkpoint"
+        )
+    if Path(resume).resolve().is_relative_to(stage1_dir.resolve()):
+        return resume, None
+    return None, resume
 
 
 def _train_once(
