@@ -79,6 +79,36 @@ def test_train_then_eval_embedder(tmp_path, tiny_embedder_dir, capsys):
     assert code == 0
     metrics = _json_out(capsys)
     assert metrics["primary_metric"] == "spearman" and "accuracy" in metrics and "threshold" in metrics
+    png = tmp_path / "plots" / "scores.png"
+    args = ["eval", "embedder", "--model", str(out), "--data", str(data), "--threshold-from", str(data)]
+    assert main([*args, "--device", "cpu", "--plot", str(png)]) == 0
+    assert _json_out(capsys)["plot"] == str(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_score_range_trains_and_evaluates_regression_from_a_file(tmp_path, tiny_cross3_dir, capsys):
+    # Whole-number STS-B-style scores would be read as six classes without --score-range.
+    rows = [(a, b, str(int(lab) * 2 + (i % 2))) for i, (a, b, lab) in enumerate(ROWS)]
+    data = _tsv(tmp_path / "sts.tsv", rows)
+    out = tmp_path / "reg"
+    # The base is a 3-class cross-encoder: the regression head replaces its classifier.
+    train = ["train", "cross-encoder", "--base", str(tiny_cross3_dir), "--train", str(data)]
+    train += ["--out", str(out)]
+    common = ["--max-steps", "2", "--no-progress", "--device", "cpu"]
+    assert main([*train, "--loss", "mse", *common]) == 2
+    assert "needs score data" in capsys.readouterr().err
+    assert main([*train, "--loss", "mse", "--score-range", "0,5", *common]) == 0
+    capsys.readouterr()
+    png = tmp_path / "reg.png"
+    args = ["eval", "cross-encoder", "--model", str(out), "--data", str(data), "--score-range", "0,5"]
+    assert main([*args, "--device", "cpu", "--plot", str(png)]) == 0
+    metrics = _json_out(capsys)
+    assert metrics["primary_metric"] == "spearman" and -1 <= metrics["spearman"] <= 1
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert main([*args, "--score-range", "5,0"]) == 2
+    assert "LOW must be below HIGH" in capsys.readouterr().err
+    assert main([*args[:-2], "--score-range", "0,4"]) == 2
+    assert "sts.tsv" in capsys.readouterr().err  # a score of 5 is outside 0..4: file and line
 
 
 def test_train_errors_exit_2(tmp_path, tiny_cross3_dir, capsys):

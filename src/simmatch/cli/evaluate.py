@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import Any
 
+from simmatch.cli.train import add_score_range_argument, load_data, parse_score_range
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
 
@@ -36,36 +37,44 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", "-d", required=True, help="NAME:SPLIT (e.g. lcqmc:test) or a pair file")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N pairs only")
+    add_score_range_argument(p)
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="also write score distributions per label (and, for two labels, accuracy vs threshold)",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="model batch size (default 64)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
 
 
-def _print(data_name: str, metrics: dict[str, float], primary: str) -> int:
-    print(json.dumps({"data": data_name, "primary_metric": primary, **metrics}, ensure_ascii=False))
+def _finish(args: argparse.Namespace, evaluator: Any, data_name: str, metrics: dict[str, float]) -> int:
+    out: dict[str, Any] = {"data": data_name, "primary_metric": evaluator.primary_metric, **metrics}
+    if args.plot:
+        out["plot"] = str(evaluator.plot(args.plot, title=f"{args.model} on {data_name}"))
+    print(json.dumps(out, ensure_ascii=False))
     return 0
 
 
 def run_cross_encoder(args: argparse.Namespace) -> int:
-    from simmatch.cli.train import load_data
     from simmatch.evaluation import PairClassificationEvaluator
     from simmatch.models import PairClassifier
 
-    data = load_data(args.data, args.limit)
+    data = load_data(args.data, args.limit, score_range=parse_score_range(args.score_range))
     evaluator = PairClassificationEvaluator(data, batch_size=args.batch_size)
     clf = PairClassifier(args.model, device=args.device)
-    return _print(data.name, evaluator(clf), evaluator.primary_metric)
+    return _finish(args, evaluator, data.name, evaluator(clf))
 
 
 def run_embedder(args: argparse.Namespace) -> int:
-    from simmatch.cli.train import load_data
     from simmatch.evaluation import EmbeddingSimilarityEvaluator
     from simmatch.models import Embedder
 
-    data = load_data(args.data, args.limit)
-    threshold_from = load_data(args.threshold_from) if args.threshold_from else None
+    scores = parse_score_range(args.score_range)
+    data = load_data(args.data, args.limit, score_range=scores)
+    threshold_from = load_data(args.threshold_from, score_range=scores) if args.threshold_from else None
     evaluator = EmbeddingSimilarityEvaluator(
         data, kind=args.kind, threshold_from=threshold_from, batch_size=args.batch_size
     )
     # Typed Any: the evaluator's SupportsEncode protocol declares kind: str, Embedder a Literal.
     model: Any = Embedder(args.model, device=args.device)
-    return _print(data.name, evaluator(model), evaluator.primary_metric)
+    return _finish(args, evaluator, data.name, evaluator(model))

@@ -11,9 +11,16 @@ from typing import Any
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
 
-def load_data(spec: str, limit: int | None = None, *, retrieval: bool = False) -> Any:
+def load_data(
+    spec: str,
+    limit: int | None = None,
+    *,
+    retrieval: bool = False,
+    score_range: tuple[float, float] | None = None,
+) -> Any:
     """``name:split`` for a benchmark under the data root (``qbqtc:dev``), else a file path
-    (CSV/TSV/JSON lines; ``retrieval``: JSON lines ``{query, pos, neg}``)."""
+    (CSV/TSV/JSON lines; ``retrieval``: JSON lines ``{query, pos, neg}``; ``score_range``: the
+    file's labels are scores in that range, e.g. STS-B's whole numbers 0–5)."""
     from simmatch.data import BENCHMARKS, load_benchmark, load_pairs, load_retrieval
 
     name, sep, split = spec.partition(":")
@@ -27,7 +34,31 @@ def load_data(spec: str, limit: int | None = None, *, retrieval: bool = False) -
         return load_benchmark(name, split, limit=limit)
     if retrieval:
         return load_retrieval(spec, limit=limit)
-    return load_pairs(spec, limit=limit)
+    return load_pairs(spec, limit=limit, score_range=score_range)
+
+
+def parse_score_range(text: str | None) -> tuple[float, float] | None:
+    """``"0,5"`` -> ``(0.0, 5.0)``; a clear error for anything else."""
+    if text is None:
+        return None
+    from simmatch.errors import InputError
+
+    parts = text.split(",")
+    try:
+        low, high = (float(x) for x in parts)
+    except ValueError:
+        raise InputError(f"--score-range must be LOW,HIGH (e.g. 0,5), got {text!r}") from None
+    if not low < high:
+        raise InputError(f"--score-range: LOW must be below HIGH, got {text!r}")
+    return low, high
+
+
+def add_score_range_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--score-range",
+        metavar="LOW,HIGH",
+        help="data files hold similarity scores in this range (e.g. 0,5 for STS-B), not class labels",
+    )
 
 
 def _options(items: list[str] | None) -> dict[str, Any]:
@@ -85,6 +116,7 @@ def _common(p: argparse.ArgumentParser, *, default_loss: str, losses: str) -> No
     p.add_argument("--train", required=True, help="training data: NAME:SPLIT (e.g. qbqtc:dev) or a file")
     p.add_argument("--dev", help="dev data for checkpoint choice: NAME:SPLIT or a file")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training examples")
+    add_score_range_argument(p)
     p.add_argument("--loss", default=default_loss, help=f"{losses} (default {default_loss})")
     p.add_argument(
         "--loss-option",
@@ -116,10 +148,11 @@ def run_cross_encoder(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    scores = parse_score_range(args.score_range)
     result = train_cross_encoder(
         args.base,
-        load_data(args.train, args.limit),
-        dev=load_data(args.dev) if args.dev else None,
+        load_data(args.train, args.limit, score_range=scores),
+        dev=load_data(args.dev, score_range=scores) if args.dev else None,
         labels=labels,
         loss=args.loss,
         loss_options=_options(args.loss_option),
@@ -132,10 +165,11 @@ def run_embedder(args: argparse.Namespace) -> int:
     from simmatch.training import config_from_args, train_embedder
 
     config = config_from_args(args)
+    scores = parse_score_range(args.score_range)
     result = train_embedder(
         args.base,
-        load_data(args.train, args.limit, retrieval=args.retrieval),
-        dev=load_data(args.dev) if args.dev else None,
+        load_data(args.train, args.limit, retrieval=args.retrieval, score_range=scores),
+        dev=load_data(args.dev, score_range=scores) if args.dev else None,
         loss=args.loss,
         loss_options=_options(args.loss_option),
         hard_negatives=args.hard_negatives,

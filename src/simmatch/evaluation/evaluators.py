@@ -7,6 +7,7 @@ with the same methods (a fake encoder in tests, a remote client) can be evaluate
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -102,11 +103,20 @@ class PairClassificationEvaluator:
         if primary_metric is not None and primary_metric not in names:
             raise InputError(f"primary_metric must be one of {', '.join(names)}, not {primary_metric!r}")
         self.primary_metric = primary_metric or default
+        self.last_scores: np.ndarray | None = None
+        self.last_threshold: float | None = None
+
+    def plot(self, path: str | Path, *, title: str | None = None) -> Path:
+        """PNG of the last evaluation's scores per gold label (see ``plot_scores``)."""
+        return _plot_last(self, path, title)
 
     def __call__(self, model: SupportsPredict) -> dict[str, float]:
         predictions = list(model.predict(self.dataset.pairs, batch_size=self.batch_size))
         if len(predictions) != len(self.dataset):
             raise InputError(f"predict returned {len(predictions)} predictions for {len(self.dataset)} pairs")
+        self.last_scores = np.asarray([float(p.score) for p in predictions], dtype=np.float64)
+        # Binary heads predict the positive label when its probability (the score) is >= 0.5.
+        self.last_threshold = 0.5 if self.dataset.is_binary else None
         if self.dataset.label_type == "score":
             return correlation_metrics(_gold_numbers(self.dataset), [float(p.score) for p in predictions])
         return classification_metrics(
@@ -149,12 +159,19 @@ class EmbeddingSimilarityEvaluator:
         self.threshold_from = threshold_from
         self.kind = kind
         self.batch_size = batch_size
+        self.last_scores: np.ndarray | None = None
+        self.last_threshold: float | None = None
+
+    def plot(self, path: str | Path, *, title: str | None = None) -> Path:
+        """PNG of the last evaluation's cosines per gold label, with the dev-chosen threshold."""
+        return _plot_last(self, path, title)
 
     def _positives(self, dataset: PairDataset) -> np.ndarray:
         return np.asarray([label == dataset.positive_label for label in dataset.labels])
 
     def __call__(self, model: SupportsEncode) -> dict[str, float]:
         cosines = pair_cosines(model, self.dataset, batch_size=self.batch_size, kind=self.kind)
+        self.last_scores, self.last_threshold = cosines, None
         metrics = correlation_metrics(_gold_numbers(self.dataset), cosines)
         if self.threshold_from is not None:
             from sklearn.metrics import f1_score
@@ -162,6 +179,7 @@ class EmbeddingSimilarityEvaluator:
             dev_cosines = pair_cosines(model, self.threshold_from, batch_size=self.batch_size, kind=self.kind)
             threshold, dev_accuracy = best_threshold(dev_cosines, self._positives(self.threshold_from))
             positives = self._positives(self.dataset)
+            self.last_threshold = threshold
             metrics.update(
                 threshold=threshold,
                 accuracy=threshold_accuracy(cosines, positives, threshold),
@@ -169,6 +187,17 @@ class EmbeddingSimilarityEvaluator:
                 dev_accuracy=dev_accuracy,
             )
         return metrics
+
+
+def _plot_last(evaluator: Any, path: str | Path, title: str | None) -> Path:
+    from simmatch.evaluation.plots import plot_scores
+
+    if evaluator.last_scores is None:
+        raise InputError("nothing to plot yet: call the evaluator on a model first")
+    dataset = evaluator.dataset
+    # Continuous gold scores (STS-B 0–5) are grouped by their rounded value: one histogram each.
+    labels = np.rint(_gold_numbers(dataset)).astype(int) if dataset.label_type == "score" else dataset.labels
+    return plot_scores(evaluator.last_scores, list(labels), path, evaluator.last_threshold, title=title)
 
 
 def embedding_search(

@@ -107,8 +107,13 @@ def _build_cross_encoder(
     path = resolve_model(base_model)
     # Built from the Transformer module rather than CrossEncoder(path): an embedder directory's
     # modules.json (pooling, normalize) must not be read as a cross-encoder's modules.
+    # ignore_mismatched_sizes: a base that is itself a cross-encoder with another number of labels
+    # (e.g. 3-class QBQTC -> regression) gets a fresh head instead of a size-mismatch error.
     transformer = Transformer(
-        path, transformer_task="sequence-classification", config_kwargs=_label_config(labels)
+        path,
+        transformer_task="sequence-classification",
+        config_kwargs=_label_config(labels),
+        model_kwargs={"ignore_mismatched_sizes": True},
     )
     model = CrossEncoder(modules=[transformer], device=device or default_device())
     if not _reinit_empty_pooler(model.model):
