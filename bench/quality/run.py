@@ -395,6 +395,14 @@ def comparison_lines(rows: dict[str, Any]) -> list[str]:
             f"{_fmt(a['macro_f1'])} → {_fmt(b['macro_f1'])}, accuracy {_fmt(a['accuracy'])} → "
             f'{_fmt(b["accuracy"])}, F1 of the rare label "2" {_fmt(a["f1_2"])} → {_fmt(b["f1_2"])}.'
         )
+    full = rows.get("qbqtc-balanced-all")
+    if balanced and full:
+        a, b = balanced["metrics"]["qbqtc/test_public"], full["metrics"]["qbqtc/test_public"]
+        out.append(
+            f"- More data with the class-imbalance loss ({balanced['train']['pairs']} → "
+            f"{full['train']['pairs']} training pairs): macro-F1 {_fmt(a['macro_f1'])} → "
+            f"{_fmt(b['macro_f1'])}, accuracy {_fmt(a['accuracy'])} → {_fmt(b['accuracy'])}."
+        )
     s = rows.get("stsb-cosent")
     if s:
         for key, m in s["metrics"].items():
