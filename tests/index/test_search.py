@@ -138,6 +138,21 @@ def test_rerank(filled, reranker):
     assert all(h.id in {f.id for f in first_stage} for h in hits)
 
 
+def test_rerank_rrf_fuses_first_stage_and_reranker_ranks(filled, reranker):
+    query = "Beijing weather today"
+    first_stage = filled.search(query, top_k=6, mode="hybrid")
+    replaced = filled.search(query, top_k=6, mode="hybrid", rerank=reranker, rerank_top_k=6)
+    fused = filled.search(query, top_k=6, mode="hybrid", rerank=reranker, rerank_top_k=6, rerank_fusion="rrf")
+    expected = reciprocal_rank_fusion([[h.id for h in first_stage], [h.id for h in replaced]])
+    assert [h.id for h in fused] == [doc_id for doc_id, _ in expected]
+    for hit, (_, value) in zip(fused, expected):
+        assert hit.score == pytest.approx(value)
+        assert hit.scores["rerank_rank"] == [h.id for h in replaced].index(hit.id) + 1
+        assert hit.scores["first_stage_rank"] == [h.id for h in first_stage].index(hit.id) + 1
+    with pytest.raises(InputError, match="rerank_fusion"):
+        filled.search(query, rerank=reranker, rerank_fusion="mean")
+
+
 def test_rerank_top_k_below_top_k_reranks_the_head_and_keeps_the_tail(filled, reranker):
     first_stage = filled.search("phone", top_k=5, mode="dense")
     hits = filled.search("phone", top_k=5, mode="dense", rerank=reranker, rerank_top_k=2)

@@ -59,6 +59,7 @@ FORMAT_VERSION = 1
 SQLITE_FILE = "documents.sqlite"
 WRITER_LOCK = "writer.lock"
 MODES = ("dense", "bm25", "hybrid")
+RERANK_FUSIONS = ("replace", "rrf")
 FUSION_CANDIDATES = 100  # each retriever's list length fed to RRF (at least the wanted depth)
 FINGERPRINT_TEXT = "simmatch index fingerprint: 语义匹配 semantic matching"
 FINGERPRINT_MIN_COSINE = 0.99
@@ -524,6 +525,7 @@ class Index:
         rerank: Any | None = None,
         rerank_top_k: int = 50,
         filter: Mapping[str, Any] | None = None,
+        rerank_fusion: str = "replace",
     ) -> list[SearchHit]:
         """Search the index; best first.
 
@@ -534,6 +536,9 @@ class Index:
             ``PairClassifier``; it rescores only the first stage's top ``rerank_top_k`` (a
             cross-encoder costs a forward pass per pair). With ``top_k > rerank_top_k`` the
             remaining hits follow in first-stage order, with their first-stage scores.
+        rerank_fusion: ``"replace"`` orders the reranked head by the reranker's score alone;
+            ``"rrf"`` by reciprocal-rank fusion (k=60) of its first-stage rank and its reranker
+            rank, which keeps a weak or out-of-domain reranker from undoing a strong first stage.
         filter: ``{key: value}`` equality on top-level metadata keys (all must match), applied
             before ranking, so ``top_k`` hits are returned whenever that many documents match.
         """
@@ -542,7 +547,13 @@ class Index:
                 f"query must be a string, got {type(query).__name__}; use search_batch for lists"
             )
         return self.search_batch(
-            [query], top_k=top_k, mode=mode, rerank=rerank, rerank_top_k=rerank_top_k, filter=filter
+            [query],
+            top_k=top_k,
+            mode=mode,
+            rerank=rerank,
+            rerank_top_k=rerank_top_k,
+            filter=filter,
+            rerank_fusion=rerank_fusion,
         )[0]
 
     def search_batch(
@@ -554,6 +565,7 @@ class Index:
         rerank_top_k: int = 50,
         filter: Mapping[str, Any] | None = None,
         batch_size: int = 32,
+        rerank_fusion: str = "replace",
     ) -> list[list[SearchHit]]:
         """``search`` for many queries at once (queries encoded in batches of ``batch_size``)."""
         if isinstance(queries, str) or not isinstance(queries, Sequence):
@@ -565,6 +577,7 @@ class Index:
         _positive_int("rerank_top_k", rerank_top_k)
         _positive_int("batch_size", batch_size)
         _choice("mode", mode, MODES)
+        _choice("rerank_fusion", rerank_fusion, RERANK_FUSIONS)
         if rerank is not None and not callable(getattr(rerank, "scores", None)):
             raise InputError(f"rerank must have a scores(pairs) method, got {type(rerank).__name__}")
         conditions = check_filter(filter)
@@ -597,7 +610,7 @@ class Index:
             for hits in ranked
         ]
         if rerank is not None:
-            results = self._rerank(rerank, queries, results, top_k, rerank_top_k)
+            results = self._rerank(rerank, queries, results, top_k, rerank_top_k, rerank_fusion)
         return results
 
     def _dense_lists(
@@ -704,6 +717,7 @@ class Index:
         results: list[list[SearchHit]],
         top_k: int,
         rerank_top_k: int,
+        fusion: str = "replace",
     ) -> list[list[SearchHit]]:
         tails = [hits[rerank_top_k:top_k] for hits in results]
         results = [hits[:rerank_top_k] for hits in results]
@@ -718,17 +732,28 @@ class Index:
         for hits, tail in zip(results, tails):
             own = scores[offset : offset + len(hits)]
             offset += len(hits)
-            order = np.argsort(-own, kind="stable")[:top_k]
+            by_reranker = [int(i) for i in np.argsort(-own, kind="stable")]
+            if fusion == "rrf":
+                fused = reciprocal_rank_fusion([list(range(len(hits))), by_reranker])
+                order, final = [i for i, _ in fused], {i: value for i, value in fused}
+            else:
+                order, final = by_reranker, {i: float(own[i]) for i in by_reranker}
+            rerank_rank = {i: rank for rank, i in enumerate(by_reranker, 1)}
             reranked.append(
                 [
                     SearchHit(
                         hits[i].id,
                         hits[i].text,
                         hits[i].metadata,
-                        float(own[i]),
-                        {**hits[i].scores, "first_stage_rank": int(i) + 1, "rerank": float(own[i])},
+                        final[i],
+                        {
+                            **hits[i].scores,
+                            "first_stage_rank": i + 1,
+                            "rerank": float(own[i]),
+                            "rerank_rank": rerank_rank[i],
+                        },
                     )
-                    for i in order
+                    for i in order[:top_k]
                 ]
                 + tail
             )
