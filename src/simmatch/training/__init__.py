@@ -6,6 +6,7 @@ from simmatch.training.config import TrainingConfig, add_config_arguments, confi
 from simmatch.training.core import TrainingResult
 from simmatch.training.cross_encoder import train_cross_encoder
 from simmatch.training.embedder import train_embedder
+from simmatch.training.interpolate import interpolate_weights
 from simmatch.training.mining import mine_hard_negatives, pairs_to_retrieval_examples
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "TrainingResult",
     "add_config_arguments",
     "config_from_args",
+    "interpolate_weights",
     "mine_hard_negatives",
     "pairs_to_retrieval_examples",
     "train_cross_encoder",
