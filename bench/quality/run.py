@@ -14,6 +14,9 @@ Rows (``--rows``, comma-separated; default all):
     stsb-cosent      twin tower fine-tuned with CoSENT on STS-B zh train (checkpoint chosen on the
                      mean Spearman of STS-B zh dev and 2,000 LCQMC dev pairs): STS-B zh test and
                      LCQMC test Spearman before/after
+    stsb-cosent-wise the stsb-cosent model mixed with the base in weight space (WiSE-FT,
+                     ``interpolate_weights``), alpha chosen on the same two dev sets; needs the
+                     stsb-cosent row's model under --models-dir
 
 No threshold or checkpoint is ever chosen on the split that is reported. Each row records its
 command, wall time and machine; rows merge into ``bench/out/quality.json`` (so rows can be run
@@ -40,7 +43,15 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT_JSON = ROOT / "bench" / "out" / "quality.json"
 DOC = ROOT / "docs" / "quality.md"
 MODEL = "multilingual-e5-small"
-ROWS = ("zero-shot", "qbqtc", "qbqtc-balanced", "qbqtc-balanced-all", "afqmc", "stsb-cosent")
+ROWS = (
+    "zero-shot",
+    "qbqtc",
+    "qbqtc-balanced",
+    "qbqtc-balanced-all",
+    "afqmc",
+    "stsb-cosent",
+    "stsb-cosent-wise",
+)
 
 # Published references the rows are read against (see docs/quality.md for their sources).
 ANCHORS = {
@@ -289,6 +300,66 @@ def row_stsb_cosent(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def row_stsb_cosent_wise(args: argparse.Namespace) -> dict[str, Any]:
+    from simmatch.evaluation import EmbeddingSimilarityEvaluator
+    from simmatch.models import Embedder
+    from simmatch.training import interpolate_weights
+
+    tuned = args.models_dir / "stsb-cosent"
+    if not (tuned / "training.json").is_file():
+        raise SystemExit(f"stsb-cosent-wise: no trained model in {tuned}; run --rows stsb-cosent first")
+    dev = {
+        "stsb-zh/dev": limited("stsb-zh", "dev", 200 if args.quick else None),
+        "lcqmc/dev": limited("lcqmc", "dev", 200 if args.quick else args.stsb_lcqmc_dev),
+    }
+    tests = {
+        "stsb-zh/test": limited("stsb-zh", "test", args.eval_limit),
+        "lcqmc/test": limited("lcqmc", "test", args.eval_limit),
+    }
+
+    def spearman(model_dir: Any, sets: dict[str, Any]) -> dict[str, float | None]:
+        emb = Embedder(str(model_dir), backend=args.backend)
+        return {
+            k: pct(EmbeddingSimilarityEvaluator(d, kind="query", batch_size=args.batch_size)(emb)["spearman"])
+            for k, d in sets.items()
+        }
+
+    alphas = [float(a) for a in args.wise_alphas.split(",")]
+    on_dev: dict[str, Any] = {}
+    for alpha in alphas:
+        model_dir = (
+            tuned
+            if alpha == 1.0
+            else interpolate_weights(
+                MODEL, tuned, alpha, args.models_dir / "stsb-cosent-wise" / f"alpha-{alpha:g}"
+            )
+        )
+        scores = spearman(model_dir, dev)
+        on_dev[f"{alpha:g}"] = {**scores, "mean": round(sum(scores.values()) / len(scores), 2)}  # type: ignore[arg-type]
+        print(f"  stsb-cosent-wise alpha {alpha:g} dev: {on_dev[f'{alpha:g}']}", flush=True)
+    chosen = max(on_dev, key=lambda a: on_dev[a]["mean"])
+    chosen_dir = tuned if float(chosen) == 1.0 else args.models_dir / "stsb-cosent-wise" / f"alpha-{chosen}"
+    after = spearman(chosen_dir, tests)
+    print(f"  stsb-cosent-wise alpha {chosen} test: {after}", flush=True)
+    stored = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+    base = stored.get("rows", {}).get("stsb-cosent", {}).get("metrics", {})
+    return {
+        "model": MODEL,
+        "backend": args.backend,
+        "tuned": str(tuned),
+        "alphas_on_dev": on_dev,
+        "alpha": float(chosen),
+        "metrics": {
+            k: {
+                "spearman_before": base.get(k, {}).get("spearman_before"),
+                "spearman_after": after[k],
+                "pairs": len(tests[k]),
+            }
+            for k in tests
+        },
+    }
+
+
 def _config_summary(config: Any) -> dict[str, Any]:
     keep = (
         "epochs",
@@ -311,6 +382,7 @@ RUNNERS = {
     "qbqtc-balanced-all": lambda a: _cross_row(a, "qbqtc-balanced-all"),
     "afqmc": lambda a: _cross_row(a, "afqmc"),
     "stsb-cosent": row_stsb_cosent,
+    "stsb-cosent-wise": row_stsb_cosent_wise,
 }
 
 
@@ -343,13 +415,16 @@ def table_lines(rows: dict[str, Any]) -> list[str]:
                 f"| {row} | {key} ({m['pairs']} pairs) | macro-F1 | {_fmt(m['macro_f1'])} | {anchor} |"
             )
             lines.append(f"| {row} | {key} | accuracy | {_fmt(m['accuracy'])} | |")
-    s = rows.get("stsb-cosent")
-    if s:
+    for row in ("stsb-cosent", "stsb-cosent-wise"):
+        s = rows.get(row)
+        if not s:
+            continue
+        label = row if row == "stsb-cosent" else f"{row} (α={s['alpha']:g}, chosen on dev)"
         for key, m in s["metrics"].items():
             if key == "checkpoint_dev":
                 continue
             lines.append(
-                f"| stsb-cosent | {key} ({m['pairs']} pairs) | Spearman ×100 before → after | "
+                f"| {label} | {key} ({m['pairs']} pairs) | Spearman ×100 before → after | "
                 f"{_fmt(m['spearman_before'])} → {_fmt(m['spearman_after'])} | {ANCHORS['stsb']} |"
             )
     return lines
@@ -409,6 +484,13 @@ def comparison_lines(rows: dict[str, Any]) -> list[str]:
             if key != "checkpoint_dev":
                 delta = m["spearman_after"] - m["spearman_before"]
                 out.append(f"- CoSENT on STS-B zh train changes {key} Spearman by {delta:+.2f} points.")
+    w = rows.get("stsb-cosent-wise")
+    if w:
+        tried = ", ".join(f"α={a}: {v['mean']:.2f}" for a, v in w["alphas_on_dev"].items())
+        out.append(
+            f"- WiSE-FT (weights (1-α)·base + α·fine-tuned): mean dev Spearman {tried}; "
+            f"α={w['alpha']:g} chosen on dev only."
+        )
     return [*out, ""] if out else []
 
 
@@ -427,11 +509,13 @@ def target_lines(rows: dict[str, Any]) -> list[str]:
     if "afqmc" in rows:
         acc = rows["afqmc"]["metrics"]["afqmc/dev"]["accuracy"]
         out.append(f"- AFQMC dev accuracy ≥ 74: {_fmt(acc)} — {verdict(acc >= 74)}.")
-    if "stsb-cosent" in rows:
-        m = rows["stsb-cosent"]["metrics"]
+    for row in ("stsb-cosent", "stsb-cosent-wise"):
+        if row not in rows:
+            continue
+        m = rows[row]["metrics"]
         zh, lc = m["stsb-zh/test"], m["lcqmc/test"]
         out.append(
-            f"- STS-B zh test Spearman ≥ 80 after CoSENT: {_fmt(zh['spearman_after'])} — "
+            f"- {row}: STS-B zh test Spearman ≥ 80: {_fmt(zh['spearman_after'])} — "
             f"{verdict(zh['spearman_after'] >= 80)}; LCQMC test not below zero-shot: "
             f"{_fmt(lc['spearman_before'])} → {_fmt(lc['spearman_after'])} — "
             f"{verdict(lc['spearman_after'] >= lc['spearman_before'])}."
@@ -513,6 +597,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=2000,
         help="LCQMC dev pairs averaged with STS-B zh dev to choose the CoSENT checkpoint",
+    )
+    p.add_argument(
+        "--wise-alphas",
+        default="0.25,0.5,0.75,1.0",
+        help="stsb-cosent-wise: weights of the fine-tuned model tried (1.0 = the fine-tuned model)",
     )
     p.add_argument(
         "--backend",
