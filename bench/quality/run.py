@@ -11,6 +11,7 @@ Rows (``--rows``, comma-separated; default all):
     qbqtc-balanced-all  the class-imbalance loss on all of dev.json except the hold-out (~18.5k pairs)
     afqmc            cross-encoder trained on a subset of AFQMC train (checkpoint chosen on a
                      held-out part of train), scored on AFQMC dev
+    afqmc-balanced   the same with the class-imbalance loss
     stsb-cosent      twin tower fine-tuned with CoSENT on STS-B zh train (checkpoint chosen on the
                      mean Spearman of STS-B zh dev and 2,000 LCQMC dev pairs): STS-B zh test and
                      LCQMC test Spearman before/after
@@ -49,6 +50,7 @@ ROWS = (
     "qbqtc-balanced",
     "qbqtc-balanced-all",
     "afqmc",
+    "afqmc-balanced",
     "stsb-cosent",
     "stsb-cosent-wise",
 )
@@ -203,7 +205,7 @@ def _cross_row(args: argparse.Namespace, row: str) -> dict[str, Any]:
             pool, 100 if args.quick else args.afqmc_holdout, args.afqmc_train, args.seed
         )
         test = limited("afqmc", "dev", args.eval_limit)
-        loss = "ce"
+        loss = "balanced-ce" if row == "afqmc-balanced" else args.afqmc_loss
         eval_every = args.afqmc_eval_every
     out = args.models_dir / row
     config = _train_config(
@@ -381,6 +383,7 @@ RUNNERS = {
     "qbqtc-balanced": lambda a: _cross_row(a, "qbqtc-balanced"),
     "qbqtc-balanced-all": lambda a: _cross_row(a, "qbqtc-balanced-all"),
     "afqmc": lambda a: _cross_row(a, "afqmc"),
+    "afqmc-balanced": lambda a: _cross_row(a, "afqmc-balanced"),
     "stsb-cosent": row_stsb_cosent,
     "stsb-cosent-wise": row_stsb_cosent_wise,
 }
@@ -403,11 +406,11 @@ def table_lines(rows: dict[str, Any]) -> list[str]:
             if "accuracy" in m:
                 ref = f"threshold {m['threshold']} chosen on lcqmc/dev (dev acc {_fmt(m['dev_accuracy'])})"
                 lines.append(f"| zero-shot | {key} | accuracy | {_fmt(m['accuracy'])} | {ref} |")
-    for row in ("qbqtc", "qbqtc-balanced", "qbqtc-balanced-all", "afqmc"):
+    for row in ("qbqtc", "qbqtc-balanced", "qbqtc-balanced-all", "afqmc", "afqmc-balanced"):
         r = rows.get(row)
         if not r:
             continue
-        anchor = ANCHORS["afqmc" if row == "afqmc" else "qbqtc"]
+        anchor = ANCHORS["afqmc" if row.startswith("afqmc") else "qbqtc"]
         for key, m in r["metrics"].items():
             if key == "checkpoint_dev":
                 continue
@@ -506,9 +509,10 @@ def target_lines(rows: dict[str, Any]) -> list[str]:
     if q:
         best = max(q)
         out.append(f"- QBQTC test_public macro-F1 ≥ 64.1: best row {_fmt(best)} — {verdict(best >= 64.1)}.")
-    if "afqmc" in rows:
-        acc = rows["afqmc"]["metrics"]["afqmc/dev"]["accuracy"]
-        out.append(f"- AFQMC dev accuracy ≥ 74: {_fmt(acc)} — {verdict(acc >= 74)}.")
+    afqmc = [rows[r]["metrics"]["afqmc/dev"]["accuracy"] for r in ("afqmc", "afqmc-balanced") if r in rows]
+    if afqmc:
+        acc = max(afqmc)
+        out.append(f"- AFQMC dev accuracy ≥ 74: best row {_fmt(acc)} — {verdict(acc >= 74)}.")
     for row in ("stsb-cosent", "stsb-cosent-wise"):
         if row not in rows:
             continue
@@ -595,6 +599,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--qbqtc-eval-every", type=int, default=125)
     p.add_argument("--afqmc-train", type=int, default=6000)
     p.add_argument("--afqmc-holdout", type=int, default=1000)
+    p.add_argument(
+        "--afqmc-loss", default="ce", choices=("ce", "balanced-ce"), help="loss of the afqmc row (default ce)"
+    )
     p.add_argument("--afqmc-eval-every", type=int, default=125)
     p.add_argument("--stsb-train", type=int, default=None, help="STS-B zh train pairs (default all 5,231)")
     p.add_argument("--stsb-epochs", type=float, default=1.0)
