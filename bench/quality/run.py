@@ -473,6 +473,15 @@ def comparison_lines(rows: dict[str, Any]) -> list[str]:
             f"{_fmt(a['macro_f1'])} → {_fmt(b['macro_f1'])}, accuracy {_fmt(a['accuracy'])} → "
             f'{_fmt(b["accuracy"])}, F1 of the rare label "2" {_fmt(a["f1_2"])} → {_fmt(b["f1_2"])}.'
         )
+    af, afb = rows.get("afqmc"), rows.get("afqmc-balanced")
+    if af and afb:
+        a, b = af["metrics"]["afqmc/dev"], afb["metrics"]["afqmc/dev"]
+        out.append(
+            f"- AFQMC: plain cross-entropy stays at the majority class (F1 of label 1 {_fmt(a['f1_1'])}, "
+            f"accuracy {_fmt(a['accuracy'])} = the share of label 0); the class-imbalance loss learns "
+            f"both classes (F1 of label 1 {_fmt(b['f1_1'])}, macro-F1 {_fmt(a['macro_f1'])} → "
+            f"{_fmt(b['macro_f1'])}) at lower accuracy ({_fmt(b['accuracy'])})."
+        )
     full = rows.get("qbqtc-balanced-all")
     if balanced and full:
         a, b = balanced["metrics"]["qbqtc/test_public"], full["metrics"]["qbqtc/test_public"]
