@@ -246,37 +246,46 @@ def _cross_row(args: argparse.Namespace, row: str) -> dict[str, Any]:
     }
 
 
-def row_stsb_cosent(args: argparse.Namespace) -> dict[str, Any]:
-    from simmatch.evaluation import EmbeddingSimilarityEvaluator
-    from simmatch.models import Embedder
-    from simmatch.training import train_embedder
-
-    train = limited("stsb-zh", "train", 200 if args.quick else args.stsb_train)
-    dev = {
+def _stsb_dev_sets(args: argparse.Namespace) -> dict[str, Any]:
+    """The dev sets both STS-B rows choose on (checkpoint, WiSE α): STS-B zh dev + LCQMC dev."""
+    return {
         "stsb": limited("stsb-zh", "dev", 200 if args.quick else None),
         "lcqmc": limited("lcqmc", "dev", 200 if args.quick else args.stsb_lcqmc_dev),
     }
-    evals = {
+
+
+def _stsb_test_sets(args: argparse.Namespace) -> dict[str, Any]:
+    return {
         "stsb-zh/test": limited("stsb-zh", "test", args.eval_limit),
         "lcqmc/test": limited("lcqmc", "test", args.eval_limit),
     }
 
-    def score(model: Any) -> dict[str, float | None]:
-        return {
-            k: pct(
-                EmbeddingSimilarityEvaluator(d, kind="query", batch_size=args.batch_size)(model)["spearman"]
-            )
-            for k, d in evals.items()
-        }
 
-    before = score(Embedder(MODEL, backend=args.backend))
+def _spearmans(model: Any, sets: dict[str, Any], args: argparse.Namespace) -> dict[str, float | None]:
+    """Spearman ×100 of cosine ("query: " on both sides) on each set, with the --backend embedder."""
+    from simmatch.evaluation import EmbeddingSimilarityEvaluator
+    from simmatch.models import Embedder
+
+    emb = Embedder(str(model), backend=args.backend)
+    return {
+        k: pct(EmbeddingSimilarityEvaluator(d, kind="query", batch_size=args.batch_size)(emb)["spearman"])
+        for k, d in sets.items()
+    }
+
+
+def row_stsb_cosent(args: argparse.Namespace) -> dict[str, Any]:
+    from simmatch.training import train_embedder
+
+    train = limited("stsb-zh", "train", 200 if args.quick else args.stsb_train)
+    dev, evals = _stsb_dev_sets(args), _stsb_test_sets(args)
+    before = _spearmans(MODEL, evals, args)
     print(f"  stsb-cosent before: {before}", flush=True)
     out = args.models_dir / "stsb-cosent"
     config = _train_config(
         args, out, **({} if args.quick else {"epochs": args.stsb_epochs, "eval_every": args.stsb_eval_every})
     )
     result = train_embedder(MODEL, train, dev=dev, loss="cosent", config=config)
-    after = score(Embedder(str(result.output_dir), backend=args.backend))
+    after = _spearmans(result.output_dir, evals, args)
     print(f"  stsb-cosent after: {after}", flush=True)
     return {
         "model": MODEL,
@@ -303,28 +312,12 @@ def row_stsb_cosent(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def row_stsb_cosent_wise(args: argparse.Namespace) -> dict[str, Any]:
-    from simmatch.evaluation import EmbeddingSimilarityEvaluator
-    from simmatch.models import Embedder
     from simmatch.training import interpolate_weights
 
     tuned = args.models_dir / "stsb-cosent"
     if not (tuned / "training.json").is_file():
         raise SystemExit(f"stsb-cosent-wise: no trained model in {tuned}; run --rows stsb-cosent first")
-    dev = {
-        "stsb-zh/dev": limited("stsb-zh", "dev", 200 if args.quick else None),
-        "lcqmc/dev": limited("lcqmc", "dev", 200 if args.quick else args.stsb_lcqmc_dev),
-    }
-    tests = {
-        "stsb-zh/test": limited("stsb-zh", "test", args.eval_limit),
-        "lcqmc/test": limited("lcqmc", "test", args.eval_limit),
-    }
-
-    def spearman(model_dir: Any, sets: dict[str, Any]) -> dict[str, float | None]:
-        emb = Embedder(str(model_dir), backend=args.backend)
-        return {
-            k: pct(EmbeddingSimilarityEvaluator(d, kind="query", batch_size=args.batch_size)(emb)["spearman"])
-            for k, d in sets.items()
-        }
+    dev, tests = _stsb_dev_sets(args), _stsb_test_sets(args)
 
     alphas = [float(a) for a in args.wise_alphas.split(",")]
     on_dev: dict[str, Any] = {}
@@ -336,12 +329,12 @@ def row_stsb_cosent_wise(args: argparse.Namespace) -> dict[str, Any]:
                 MODEL, tuned, alpha, args.models_dir / "stsb-cosent-wise" / f"alpha-{alpha:g}"
             )
         )
-        scores = spearman(model_dir, dev)
+        scores = _spearmans(model_dir, dev, args)
         on_dev[f"{alpha:g}"] = {**scores, "mean": round(sum(scores.values()) / len(scores), 2)}  # type: ignore[arg-type]
         print(f"  stsb-cosent-wise alpha {alpha:g} dev: {on_dev[f'{alpha:g}']}", flush=True)
     chosen = max(on_dev, key=lambda a: on_dev[a]["mean"])
     chosen_dir = tuned if float(chosen) == 1.0 else args.models_dir / "stsb-cosent-wise" / f"alpha-{chosen}"
-    after = spearman(chosen_dir, tests)
+    after = _spearmans(chosen_dir, tests, args)
     print(f"  stsb-cosent-wise alpha {chosen} test: {after}", flush=True)
     stored = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
     base = stored.get("rows", {}).get("stsb-cosent", {}).get("metrics", {})

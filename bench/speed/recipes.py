@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import DATA_ROOT, MIN_MEAN_COS, MIN_MIN_COS, ROOT, long_texts, short_sentences
+from run import DATA_ROOT, ROOT, fidelity, long_texts, short_sentences
 
 from simmatch.models.onnx_backend import INT8_RECIPE, Int8Recipe
 
@@ -139,12 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t0 = time.process_time()
         emb.encode(short, batch_size=64, show_progress=False)
         row["short_per_cpu_s"] = len(short) / (time.process_time() - t0)
-        row["fidelity"] = (
-            "ok"
-            if min(row["short_cos_mean"], row["long_cos_mean"]) >= MIN_MEAN_COS
-            and min(row["short_cos_min"], row["long_cos_min"]) >= MIN_MIN_COS
-            else "FAIL"
-        )
+        row["fidelity"] = fidelity(row)
         rows.append(row)
     report = {
         "command": "python bench/speed/recipes.py " + " ".join(argv if argv is not None else sys.argv[1:]),

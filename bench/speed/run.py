@@ -392,14 +392,18 @@ def _run_engines(
             row[f"{part}_cos_min"] = float(cos.min())
         for key in ("latency_ms_median", "latency_ms_p90", "latency_cpu_ms", "peak_rss_mb", "load_s"):
             row[key] = r[key]
-        row["fidelity"] = (
-            "ok"
-            if min(row["short_cos_mean"], row["long_cos_mean"]) >= MIN_MEAN_COS
-            and min(row["short_cos_min"], row["long_cos_min"]) >= MIN_MIN_COS
-            else "FAIL"
-        )
+        row["fidelity"] = fidelity(row)
         rows.append(row)
     return {"threads": threads, "load_avg_before": load_before, "load_avg_after": load_after, "rows": rows}
+
+
+def fidelity(row: dict[str, Any]) -> str:
+    """ "ok" when both text sets keep mean and min cosine to the fp32 reference above the bounds."""
+    ok = (
+        min(row["short_cos_mean"], row["long_cos_mean"]) >= MIN_MEAN_COS
+        and min(row["short_cos_min"], row["long_cos_min"]) >= MIN_MIN_COS
+    )
+    return "ok" if ok else "FAIL"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

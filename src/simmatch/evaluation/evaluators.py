@@ -118,7 +118,7 @@ class PairClassificationEvaluator:
         # Binary heads predict the positive label when its probability (the score) is >= 0.5.
         self.last_threshold = 0.5 if self.dataset.is_binary else None
         if self.dataset.label_type == "score":
-            return correlation_metrics(_gold_numbers(self.dataset), [float(p.score) for p in predictions])
+            return correlation_metrics(_gold_numbers(self.dataset), self.last_scores)
         return classification_metrics(
             [str(label) for label in self.dataset.labels],
             [str(p.label) for p in predictions],

@@ -96,13 +96,18 @@ def _final_step_callback() -> Any:
     return EvaluateLastStep()
 
 
+def last_checkpoint(directory: Path) -> str | None:
+    """The newest ``checkpoint-N`` under ``directory`` (transformers' rule), or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(directory)) if directory.is_dir() else None
+
+
 def _resume_arg(config: TrainingConfig) -> str | bool | None:
     if config.resume_from is None:
         return None
     if config.resume_from == "latest":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(config.checkpoint_dir)) if config.checkpoint_dir.is_dir() else None
+        last = last_checkpoint(config.checkpoint_dir)
         if last is None:
             raise InputError(f"resume_from='latest' but {config.checkpoint_dir} holds no checkpoint")
         return last

@@ -13,7 +13,13 @@ from simmatch.data.examples import RetrievalExample
 from simmatch.data.loaders import PairDataset, score_to_unit
 from simmatch.errors import InputError
 from simmatch.training.config import TrainingConfig
-from simmatch.training.core import RECORD_NAME, TrainingResult, run_training, seed_everything
+from simmatch.training.core import (
+    RECORD_NAME,
+    TrainingResult,
+    last_checkpoint,
+    run_training,
+    seed_everything,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +194,9 @@ def train_embedder(
         )
 
     stage1_dir = config.path / "stage1"
-    stage1_resume, stage2_resume = _split_resume(config, stage1_dir)
-    if config.resume_from is not None and stage1_resume is None and (stage1_dir / RECORD_NAME).is_file():
+    stage1_finished = (stage1_dir / RECORD_NAME).is_file()
+    stage1_resume, stage2_resume = _split_resume(config, stage1_dir, stage1_finished)
+    if config.resume_from is not None and stage1_resume is None and stage1_finished:
         # Resuming a run whose stage 1 finished: re-use that model instead of training it again.
         record = json.loads((stage1_dir / RECORD_NAME).read_text(encoding="utf-8"))
         steps = int(record.get("global_step", 0))
@@ -227,11 +234,9 @@ def train_embedder(
     )
 
 
-def _has_checkpoint(directory: Path) -> bool:
-    return directory.is_dir() and any(p.name.startswith("checkpoint-") for p in directory.iterdir())
-
-
-def _split_resume(config: TrainingConfig, stage1_dir: Path) -> tuple[str | None, str | None]:
+def _split_resume(
+    config: TrainingConfig, stage1_dir: Path, stage1_finished: bool
+) -> tuple[str | None, str | None]:
     """Two-stage training keeps stage 1 under ``<output_dir>/stage1``: route ``resume_from`` to the
     stage it belongs to. ``"latest"`` resumes stage 2 if it has a checkpoint, else stage 1 if it
     has one (a stage 1 that finished is re-used, see the caller); an explicit checkpoint goes to the
@@ -241,11 +246,11 @@ def _split_resume(config: TrainingConfig, stage1_dir: Path) -> tuple[str | None,
         return None, None
     stage1_checkpoints = stage1_dir / "checkpoints"
     if resume == "latest":
-        if _has_checkpoint(config.checkpoint_dir):
+        if last_checkpoint(config.checkpoint_dir):
             return None, "latest"
-        if (stage1_dir / RECORD_NAME).is_file():
+        if stage1_finished:
             return None, None
-        if _has_checkpoint(stage1_checkpoints):
+        if last_checkpoint(stage1_checkpoints):
             return "latest", None
         raise InputError(
             f"resume_from='latest' but neither {config.checkpoint_dir} nor {stage1_checkpoints} "
