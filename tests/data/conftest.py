@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+from simmatch.settings import data_root
+
+DATA = data_root()  # $SIMMATCH_DATA, else ../shared/data beside the project
 
 
 @pytest.fixture(scope="session")

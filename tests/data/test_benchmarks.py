@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -95,7 +96,10 @@ def test_data_root_follows_environment(monkeypatch, tmp_path, data_dir):
     monkeypatch.setenv("SIMMATCH_DATA", str(tmp_path))
     assert benchmark_path("lcqmc", "test") == tmp_path / "lcqmc" / "test.tsv"
     monkeypatch.delenv("SIMMATCH_DATA")
-    assert data_root().resolve() == data_dir
+    import simmatch.settings
+
+    project = Path(simmatch.settings.__file__).resolve().parents[2]
+    assert data_root().resolve() == (project.parent / "shared" / "data").resolve()
 
 
 def test_unknown_benchmark_and_split():

@@ -1,4 +1,5 @@
-"""The plain functions behind ``simmatch index``: file reading, JSON-ready results."""
+"""The plain functions behind ``simmatch index``: JSON-ready results (reading document files is
+``simmatch.data.load_documents``, tested in tests/data/test_texts.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from simmatch.errors import DataFormatError, InputError
+from simmatch.errors import DataFormatError
 from simmatch.index import cli
 
 from .conftest import CORPUS, FakeEncoder, FakeReranker
@@ -58,49 +59,6 @@ def test_create_add_search_info_delete(tmp_path, fake_models, jsonl):
     info = cli.index_info(path)
     assert info["documents"] == 9 and info["generation"] == 2
     json.dumps(info)
-
-
-def test_tsv_documents(tmp_path, fake_models):
-    file = tmp_path / "docs.tsv"
-    file.write_text("id\ttext\n1\t苹果手机多少钱\n2\tHow much does an iPhone cost", encoding="utf-8")
-    docs = cli.read_documents(file)
-    assert [(d.id, d.text, d.metadata) for d in docs] == [
-        ("1", "苹果手机多少钱", {}),
-        ("2", "How much does an iPhone cost", {}),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "message"),
-    [
-        ("a.jsonl", '{"id": "1", "text": "ok"}\n{"id": "2", "text": "ok"', r"a.jsonl:2: invalid JSON"),
-        ("a.jsonl", '{"id": "1", "text": ""}', r"a.jsonl:1: field 'text': must be a non-empty string"),
-        ("a.jsonl", '\n{"id": null, "text": "t"}', r"a.jsonl:2: field 'id'"),
-        ("a.jsonl", '{"id": 7, "text": "t", "meta": {}}', r"field 'meta': unknown field"),
-        ("a.jsonl", '{"id": 7, "text": "t", "metadata": [1]}', r"field 'metadata': must be a JSON object"),
-        ("a.jsonl", "[1, 2]", r"a.jsonl:1: expected a JSON object"),
-        ("a.tsv", "1\tok\n2\tone\ttab too many\n", r"a.tsv:2: expected 2 tab-separated fields"),
-        ("a.tsv", "1\tok\n\t text\n", r"a.tsv:2: field 'id': empty id"),
-    ],
-)
-def test_bad_lines_are_located(tmp_path, name, content, message):
-    file = tmp_path / name
-    file.write_text(content, encoding="utf-8")
-    with pytest.raises(DataFormatError, match=message):
-        cli.read_documents(file)
-
-
-def test_bad_file_arguments(tmp_path):
-    with pytest.raises(InputError, match="cannot tell the format"):
-        cli.read_documents(tmp_path / "docs.csv")
-    with pytest.raises(InputError, match="does not exist"):
-        cli.read_documents(tmp_path / "docs.jsonl")
-    with pytest.raises(InputError, match="unknown document file format"):
-        cli.read_documents(tmp_path / "docs.jsonl", format="csv")
-    bad = tmp_path / "bin.tsv"
-    bad.write_bytes(b"1\tok\n2\t\xff\xfe\n")
-    with pytest.raises(DataFormatError, match=r"bin.tsv:2: not UTF-8"):
-        cli.read_documents(bad)
 
 
 def test_bad_file_leaves_index_untouched(tmp_path, fake_models):

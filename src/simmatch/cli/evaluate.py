@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from simmatch.cli.train import add_score_range_argument, load_data, parse_score_range
+from simmatch.cli._io import add_score_range_argument, parse_score_range
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
 
@@ -56,22 +56,24 @@ def _finish(args: argparse.Namespace, evaluator: Any, data_name: str, metrics: d
 
 
 def run_cross_encoder(args: argparse.Namespace) -> int:
+    from simmatch.data import resolve_dataset
     from simmatch.evaluation import PairClassificationEvaluator
     from simmatch.models import PairClassifier
 
-    data = load_data(args.data, args.limit, score_range=parse_score_range(args.score_range))
+    data = resolve_dataset(args.data, limit=args.limit, score_range=parse_score_range(args.score_range))
     evaluator = PairClassificationEvaluator(data, batch_size=args.batch_size)
     clf = PairClassifier(args.model, device=args.device)
     return _finish(args, evaluator, data.name, evaluator(clf))
 
 
 def run_embedder(args: argparse.Namespace) -> int:
+    from simmatch.data import resolve_dataset
     from simmatch.evaluation import EmbeddingSimilarityEvaluator
     from simmatch.models import Embedder
 
     scores = parse_score_range(args.score_range)
-    data = load_data(args.data, args.limit, score_range=scores)
-    threshold_from = load_data(args.threshold_from, score_range=scores) if args.threshold_from else None
+    data = resolve_dataset(args.data, limit=args.limit, score_range=scores)
+    threshold_from = resolve_dataset(args.threshold_from, score_range=scores) if args.threshold_from else None
     evaluator = EmbeddingSimilarityEvaluator(
         data, kind=args.kind, threshold_from=threshold_from, batch_size=args.batch_size
     )

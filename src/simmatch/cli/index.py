@@ -12,7 +12,7 @@ from simmatch.models.registry import DEFAULT_EMBEDDER
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     # Choices come from the library so each setting is declared once.
-    from simmatch.index.cli import FILE_FORMATS
+    from simmatch.data import DOCUMENT_FORMATS
     from simmatch.index.index import MODES
     from simmatch.index.tokenize import TOKENIZERS
     from simmatch.index.vectors import ANN_CHOICES, METRICS
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("path")
     a.add_argument("file", help="document file (.jsonl or .tsv)")
-    a.add_argument("--format", choices=FILE_FORMATS, default="auto")
+    a.add_argument("--format", choices=DOCUMENT_FORMATS, default="auto")
     a.add_argument("--batch-size", type=positive_int, default=256)
     a.set_defaults(func=_add)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from simmatch.cli._common import add_embedder_options, load_embedder, positive_int
-from simmatch.cli._io import read_texts, write_jsonl
+from simmatch.cli._io import write_jsonl
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.file and args.candidates:
         raise InputError("give candidates as arguments or with --candidates-file, not both")
-    candidates = read_texts(args.file) if args.file else args.candidates
+    if args.file:
+        from simmatch.data import load_texts
+
+        candidates = load_texts(args.file)
+    else:
+        candidates = args.candidates
     if not candidates:
         raise InputError("no candidates: pass them as arguments or with --candidates-file")
     from simmatch.models._inputs import check_text, check_texts

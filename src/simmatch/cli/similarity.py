@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from simmatch.cli._common import add_embedder_options, load_embedder
-from simmatch.cli._io import read_pairs, write_jsonl
+from simmatch.cli._io import write_jsonl
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="score text pairs: cosine with the embedder, or label + probabilities with --cross-encoder",
     )
     p.add_argument("texts", nargs="*", metavar="TEXT", help="two texts to compare")
-    p.add_argument("--file", "-f", help="pairs: TSV (a, b[, label]) or JSON lines; '-' for stdin")
+    p.add_argument(
+        "--file",
+        "-f",
+        help="pairs: TSV/CSV (a, b[, label], or a header) or JSON lines; '-' for stdin (docs/training.md)",
+    )
     p.add_argument(
         "--cross-encoder", "-c", help="a trained PairClassifier directory (labels + probabilities)"
     )
@@ -34,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     if args.file and args.texts:
         raise InputError("give two texts or --file, not both")
     if args.file:
-        pairs = read_pairs(args.file)
+        from simmatch.data import load_pairs
+
+        dataset = load_pairs(args.file)  # gold: the label as the library reads it (class name or score)
+        pairs = [{"text_a": e.sentence1, "text_b": e.sentence2, "gold": e.label} for e in dataset]
     elif len(args.texts) == 2:
         pairs = [{"text_a": args.texts[0], "text_b": args.texts[1], "gold": None}]
     else:

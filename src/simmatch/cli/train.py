@@ -8,57 +8,8 @@ import argparse
 import json
 from typing import Any
 
+from simmatch.cli._io import add_score_range_argument, parse_score_range
 from simmatch.models.registry import DEFAULT_EMBEDDER
-
-
-def load_data(
-    spec: str,
-    limit: int | None = None,
-    *,
-    retrieval: bool = False,
-    score_range: tuple[float, float] | None = None,
-) -> Any:
-    """``name:split`` for a benchmark under the data root (``qbqtc:dev``), else a file path
-    (CSV/TSV/JSON lines; ``retrieval``: JSON lines ``{query, pos, neg}``; ``score_range``: the
-    file's labels are scores in that range, e.g. STS-B's whole numbers 0–5)."""
-    from simmatch.data import BENCHMARKS, load_benchmark, load_pairs, load_retrieval
-
-    name, sep, split = spec.partition(":")
-    if sep and name in BENCHMARKS:
-        if retrieval:
-            from simmatch.errors import InputError
-
-            raise InputError(
-                f"{spec} is a pair benchmark; --retrieval expects a {{query, pos, neg}} JSON lines file"
-            )
-        return load_benchmark(name, split, limit=limit)
-    if retrieval:
-        return load_retrieval(spec, limit=limit)
-    return load_pairs(spec, limit=limit, score_range=score_range)
-
-
-def parse_score_range(text: str | None) -> tuple[float, float] | None:
-    """``"0,5"`` -> ``(0.0, 5.0)``; a clear error for anything else."""
-    if text is None:
-        return None
-    from simmatch.errors import InputError
-
-    parts = text.split(",")
-    try:
-        low, high = (float(x) for x in parts)
-    except ValueError:
-        raise InputError(f"--score-range must be LOW,HIGH (e.g. 0,5), got {text!r}") from None
-    if not low < high:
-        raise InputError(f"--score-range: LOW must be below HIGH, got {text!r}")
-    return low, high
-
-
-def add_score_range_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--score-range",
-        metavar="LOW,HIGH",
-        help="data files hold similarity scores in this range (e.g. 0,5 for STS-B), not class labels",
-    )
 
 
 def _options(items: list[str] | None) -> dict[str, Any]:
@@ -144,6 +95,7 @@ def _report(result: Any) -> int:
 
 
 def run_cross_encoder(args: argparse.Namespace) -> int:
+    from simmatch.data import resolve_dataset
     from simmatch.training import config_from_args, train_cross_encoder
 
     config = config_from_args(args)
@@ -151,8 +103,8 @@ def run_cross_encoder(args: argparse.Namespace) -> int:
     scores = parse_score_range(args.score_range)
     result = train_cross_encoder(
         args.base,
-        load_data(args.train, args.limit, score_range=scores),
-        dev=load_data(args.dev, score_range=scores) if args.dev else None,
+        resolve_dataset(args.train, limit=args.limit, score_range=scores),
+        dev=resolve_dataset(args.dev, score_range=scores) if args.dev else None,
         labels=labels,
         loss=args.loss,
         loss_options=_options(args.loss_option),
@@ -162,14 +114,15 @@ def run_cross_encoder(args: argparse.Namespace) -> int:
 
 
 def run_embedder(args: argparse.Namespace) -> int:
+    from simmatch.data import resolve_dataset
     from simmatch.training import config_from_args, train_embedder
 
     config = config_from_args(args)
     scores = parse_score_range(args.score_range)
     result = train_embedder(
         args.base,
-        load_data(args.train, args.limit, retrieval=args.retrieval, score_range=scores),
-        dev=load_data(args.dev, score_range=scores) if args.dev else None,
+        resolve_dataset(args.train, limit=args.limit, retrieval=args.retrieval, score_range=scores),
+        dev=resolve_dataset(args.dev, score_range=scores) if args.dev else None,
         loss=args.loss,
         loss_options=_options(args.loss_option),
         hard_negatives=args.hard_negatives,

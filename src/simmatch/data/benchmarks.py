@@ -1,4 +1,5 @@
-"""The public benchmark data sets under :func:`simmatch.settings.data_root`, by name and split.
+"""The public benchmark data sets under :func:`simmatch.settings.data_root`, by name and split, and
+:func:`resolve_dataset`: a ``NAME:SPLIT`` benchmark or a file path, as every door spells data.
 
 Each benchmark declares its files and its label type, so a loaded split is validated against it
 (a stray label ``"3"`` in LCQMC or a score of 5.2 in STS-B is an error, not a new class).
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, overload
 
-from simmatch.data.loaders import PairDataset, load_pairs
+from simmatch.data.dataset import PairDataset
+from simmatch.data.examples import RetrievalExample
+from simmatch.data.pairs import load_pairs, load_retrieval
 from simmatch.errors import InputError
 from simmatch.settings import data_root
 
@@ -116,3 +120,60 @@ def load_benchmark(
         limit=limit,
         name=f"{name}/{split}",
     )
+
+
+@overload
+def resolve_dataset(
+    spec: str | Path,
+    *,
+    limit: int | None = None,
+    retrieval: Literal[False] = False,
+    score_range: tuple[float, float] | None = None,
+    root: str | Path | None = None,
+) -> PairDataset: ...
+@overload
+def resolve_dataset(
+    spec: str | Path,
+    *,
+    limit: int | None = None,
+    retrieval: Literal[True],
+    score_range: tuple[float, float] | None = None,
+    root: str | Path | None = None,
+) -> list[RetrievalExample]: ...
+def resolve_dataset(
+    spec: str | Path,
+    *,
+    limit: int | None = None,
+    retrieval: bool = False,
+    score_range: tuple[float, float] | None = None,
+    root: str | Path | None = None,
+) -> PairDataset | list[RetrievalExample]:
+    """Load the data a ``--train``/``--dev``/``--data`` argument names.
+
+    ``NAME:SPLIT`` with a known benchmark name (``"lcqmc:test"``) loads that split with
+    :func:`load_benchmark`; anything else is a file path (or ``"-"`` for stdin) read by
+    :func:`load_pairs` (``score_range``: the file's labels are scores in that range, e.g. STS-B's
+    whole numbers 0–5), or with ``retrieval=True`` by :func:`load_retrieval` (``{query, pos, neg}``
+    JSON lines). A ``NAME:SPLIT`` or bare ``NAME`` that is neither a benchmark nor an existing file
+    raises ``InputError`` listing the benchmark names.
+    """
+    text = str(spec)
+    name, sep, split = text.partition(":")
+    if name in BENCHMARKS and not Path(text).exists():
+        if retrieval:
+            raise InputError(
+                f"{text} is a pair benchmark; retrieval data is a {{query, pos, neg}} JSON lines file"
+            )
+        if not sep:
+            splits = " or ".join(f"{name}:{s}" for s in BENCHMARKS[name].splits)
+            raise InputError(f"benchmark {name!r} needs a split: {splits}")
+        return load_benchmark(name, split, root=root, limit=limit)
+    looks_like_a_name = ":" in text or not any(c in text for c in "./\\")
+    if text != "-" and looks_like_a_name and not Path(text).exists():
+        raise InputError(
+            f"unknown benchmark {name!r} and no such file {text!r}; benchmarks are NAME:SPLIT with NAME "
+            f"one of {', '.join(BENCHMARKS)} (e.g. lcqmc:test)"
+        )
+    if retrieval:
+        return load_retrieval(spec, limit=limit)
+    return load_pairs(spec, limit=limit, score_range=score_range)

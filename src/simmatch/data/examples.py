@@ -1,9 +1,10 @@
-"""The data shapes every other module codes against: sentence pairs, retrieval training examples and
-retrieval evaluation tasks."""
+"""The data shapes every other module codes against: sentence pairs, retrieval training examples,
+retrieval evaluation tasks and the documents an index stores."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from simmatch.errors import InputError
 
@@ -67,3 +68,16 @@ class RetrievalTask:
             f"RetrievalTask(name={self.name!r}, queries={len(self.queries)}, corpus={len(self.corpus)}, "
             f"relevant_pairs={sum(len(v) for v in self.relevant.values())})"
         )
+
+
+@dataclass(frozen=True)
+class Document:
+    """One stored document: a caller-chosen unique ``id``, the ``text`` that is embedded and
+    BM25-indexed, and free-form JSON ``metadata`` (top-level keys can be used in search filters)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "text": self.text, "metadata": self.metadata}

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from simmatch.data.dataset import PairDataset
 from simmatch.data.examples import RetrievalTask
-from simmatch.data.loaders import PairDataset
 from simmatch.errors import InputError
 from simmatch.evaluation.metrics import (
     best_threshold,

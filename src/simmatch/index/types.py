@@ -5,26 +5,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from simmatch.data.examples import Document as Document  # the data shape, re-exported here
 from simmatch.errors import InputError
 
 _DOCUMENT_KEYS = frozenset({"id", "text", "metadata"})
 FILTER_VALUE_TYPES = (str, int, float, bool, type(None))
-
-
-@dataclass(frozen=True)
-class Document:
-    """One stored document: a caller-chosen unique ``id``, the ``text`` that is embedded and
-    BM25-indexed, and free-form JSON ``metadata`` (top-level keys can be used in search filters)."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "metadata": self.metadata}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from simmatch.data.loaders import PairDataset, score_to_unit
+from simmatch.data.dataset import PairDataset, score_to_unit
 from simmatch.errors import InputError
 from simmatch.training.config import TrainingConfig
 from simmatch.training.core import TrainingResult, run_training, seed_everything

@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+from simmatch.data.dataset import PairDataset, score_to_unit
 from simmatch.data.examples import RetrievalExample
-from simmatch.data.loaders import PairDataset, score_to_unit
 from simmatch.errors import InputError
 from simmatch.training.config import TrainingConfig
 from simmatch.training.core import (

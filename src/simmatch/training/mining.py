@@ -17,8 +17,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from simmatch.data.dataset import PairDataset
 from simmatch.data.examples import RetrievalExample
-from simmatch.data.loaders import PairDataset
 from simmatch.errors import InputError
 
 logger = logging.getLogger(__name__)
