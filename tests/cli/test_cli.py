@@ -107,7 +107,7 @@ def test_bad_pairs_file_names_file_and_line(capsys, tiny_embedder_dir, tmp_path)
     f = tmp_path / "pairs.tsv"
     f.write_text("a\tb\t1\nonly-one-column\n", encoding="utf-8")
     code, _, err = run_cli(capsys, "similarity", "--file", str(f), "--model", str(tiny_embedder_dir))
-    assert code == 2 and f"{f}:2: expected 2 or 3 tab-separated columns, found 1" in err
+    assert code == 2 and f"{f}:2: expected 3 columns like line 1, found 1" in err
     g = tmp_path / "pairs.jsonl"
     g.write_text('{"sentence1": "a", "sentence2": "b"}\n{"sentence1": "a"\n', encoding="utf-8")
     code, _, err = run_cli(capsys, "similarity", "--file", str(g), "--model", str(tiny_embedder_dir))
