@@ -199,17 +199,73 @@ def test_plot_scores_writes_png(tmp_path):
 
 
 def test_evaluators_with_tiny_real_models(tiny_embedder, tiny_cross3_dir):
+    """Each evaluator's dict equals the metrics computed here, with sklearn/scipy, from the models'
+    own outputs on the same data."""
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import ndcg_score
+
     from simmatch.models import PairClassifier
 
+    clf = PairClassifier(str(tiny_cross3_dir), device="cpu")
     graded = PairDataset(
         [PairExample("吃完海鲜可以喝牛奶吗", "海鲜和牛奶", label) for label in ("0", "1", "2")]
         + [PairExample("今天天气", "天气好吗", "1")],
         label_type="class",
         label_set=("0", "1", "2"),
     )
-    metrics = PairClassificationEvaluator(graded)(PairClassifier(str(tiny_cross3_dir), device="cpu"))
-    assert set(metrics) == {"accuracy", "macro_f1", "f1_0", "f1_1", "f1_2"}
-    similarity = EmbeddingSimilarityEvaluator(TEST, threshold_from=DEV)(tiny_embedder)
-    assert -1.0 <= similarity["spearman"] <= 1.0 and 0.0 <= similarity["accuracy"] <= 1.0
-    retrieval = RetrievalEvaluator(TASK)(tiny_embedder)
-    assert 0.0 <= retrieval["ndcg@10"] <= 1.0
+    gold, predicted = list(graded.labels), [p.label for p in clf.predict(graded.pairs)]
+    per_class = f1_score(gold, predicted, labels=["0", "1", "2"], average=None, zero_division=0)
+    assert PairClassificationEvaluator(graded)(clf) == pytest.approx(
+        {
+            "accuracy": accuracy_score(gold, predicted),
+            "macro_f1": f1_score(gold, predicted, labels=["0", "1", "2"], average="macro", zero_division=0),
+            **{f"f1_{label}": f for label, f in zip(("0", "1", "2"), per_class)},
+        }
+    )
+
+    def cosines(dataset):
+        a = tiny_embedder.encode([e.sentence1 for e in dataset], kind="query")
+        b = tiny_embedder.encode([e.sentence2 for e in dataset], kind="query")
+        return np.einsum("ij,ij->i", a, b)  # the vectors are normalised
+
+    test_cos, dev_cos = cosines(TEST), cosines(DEV)
+    test_pos = np.array([label == "1" for label in TEST.labels])
+    dev_pos = np.array([label == "1" for label in DEV.labels])
+    got = EmbeddingSimilarityEvaluator(TEST, threshold_from=DEV)(tiny_embedder)
+    threshold = got["threshold"]
+    best_dev = max(accuracy_score(dev_pos, dev_cos >= t) for t in [*dev_cos, np.inf])
+    assert accuracy_score(dev_pos, dev_cos >= threshold) == pytest.approx(best_dev)  # chosen on dev
+    gold_numbers = [float(label) for label in TEST.labels]
+    assert got == pytest.approx(
+        {
+            "spearman": spearmanr(gold_numbers, test_cos).statistic,
+            "pearson": pearsonr(gold_numbers, test_cos).statistic,
+            "threshold": threshold,
+            "accuracy": accuracy_score(test_pos, test_cos >= threshold),
+            "f1": f1_score(test_pos, test_cos >= threshold),
+            "dev_accuracy": best_dev,
+        },
+        abs=1e-5,  # the evaluator encodes each distinct text once, in other batches: float32 noise
+    )
+
+    qids, docs = list(TASK.relevant), list(TASK.corpus)
+    scores = (
+        tiny_embedder.encode([TASK.queries[q] for q in qids], kind="query")
+        @ tiny_embedder.encode([TASK.corpus[d] for d in docs], kind="passage").T
+    )
+    for i, qid in enumerate(qids):  # an excluded document is removed: it ranks below every other
+        for d in TASK.exclude.get(qid, ()):
+            scores[i, docs.index(d)] = -np.inf
+    relevance = np.array([[d in TASK.relevant[q] for d in docs] for q in qids], dtype=float)
+    ranks = [1 + int((scores[i] > scores[i][relevance[i] == 1].max()).sum()) for i in range(len(qids))]
+    finite = np.where(np.isfinite(scores), scores, -1e9)
+    assert RetrievalEvaluator(TASK)(tiny_embedder) == pytest.approx(
+        {
+            "ndcg@10": ndcg_score(relevance, finite, k=10),
+            "mrr@10": np.mean([1 / r for r in ranks]),
+            "recall@1": np.mean([r == 1 for r in ranks]),
+            "recall@10": 1.0,  # five documents
+            "recall@50": 1.0,
+        },
+        abs=1e-6,
+    )

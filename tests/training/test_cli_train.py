@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 from simmatch.cli.main import main
+from simmatch.data import load_pairs
+from simmatch.evaluation import EmbeddingSimilarityEvaluator, PairClassificationEvaluator
+from simmatch.models import Embedder, PairClassifier
 
 ROWS = [
     ("今天天气怎么样", "今天天气怎么样", "2"),
@@ -44,9 +47,10 @@ def test_train_then_eval_cross_encoder(tmp_path, tiny_cross3_dir, capsys):
     assert record["loss_options"]["tau"] == 0.5 and record["config"]["max_steps"] == 2
 
     assert main(["eval", "cross-encoder", "--model", str(out), "--data", str(data), "--device", "cpu"]) == 0
-    metrics = _json_out(capsys)
-    assert metrics["primary_metric"] == "macro_f1"
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and set(metrics) >= {"macro_f1", "f1_0", "f1_1", "f1_2"}
+    evaluator = PairClassificationEvaluator(load_pairs(data), batch_size=64)
+    expected = evaluator(PairClassifier(str(out), device="cpu"))
+    assert set(expected) == {"accuracy", "macro_f1", "f1_0", "f1_1", "f1_2"}
+    assert _json_out(capsys) == {"data": "pairs.tsv", "primary_metric": "macro_f1", **expected}
 
 
 def test_train_then_eval_embedder(tmp_path, tiny_embedder_dir, capsys):
@@ -77,8 +81,12 @@ def test_train_then_eval_embedder(tmp_path, tiny_embedder_dir, capsys):
         ]
     )
     assert code == 0
+    pairs = load_pairs(data)
+    evaluator = EmbeddingSimilarityEvaluator(pairs, kind="query", threshold_from=pairs, batch_size=64)
+    expected = evaluator(Embedder(str(out), device="cpu"))
+    assert {"spearman", "pearson", "accuracy", "threshold", "f1", "dev_accuracy"} == set(expected)
     metrics = _json_out(capsys)
-    assert metrics["primary_metric"] == "spearman" and "accuracy" in metrics and "threshold" in metrics
+    assert metrics == {"data": "pairs.tsv", "primary_metric": "spearman", **expected}
     png = tmp_path / "plots" / "scores.png"
     args = ["eval", "embedder", "--model", str(out), "--data", str(data), "--threshold-from", str(data)]
     assert main([*args, "--device", "cpu", "--plot", str(png)]) == 0
@@ -103,7 +111,11 @@ def test_score_range_trains_and_evaluates_regression_from_a_file(tmp_path, tiny_
     args = ["eval", "cross-encoder", "--model", str(out), "--data", str(data), "--score-range", "0,5"]
     assert main([*args, "--device", "cpu", "--plot", str(png)]) == 0
     metrics = _json_out(capsys)
-    assert metrics["primary_metric"] == "spearman" and -1 <= metrics["spearman"] <= 1
+    scored = load_pairs(data, score_range=(0, 5))
+    expected = PairClassificationEvaluator(scored, batch_size=64)(PairClassifier(str(out), device="cpu"))
+    assert set(expected) == {"spearman", "pearson"}
+    plot = {"plot": str(png)}
+    assert metrics == {"data": "sts.tsv", "primary_metric": "spearman", **expected, **plot}
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main([*args, "--score-range", "5,0"]) == 2
     assert "LOW must be below HIGH" in capsys.readouterr().err
@@ -131,3 +143,9 @@ def test_train_errors_exit_2(tmp_path, tiny_cross3_dir, capsys):
     assert "which is not in labels ['0', '1']" in capsys.readouterr().err
     assert main(["eval", "cross-encoder", "--model", str(tmp_path), "--data", "qbqtc:nope"]) == 2
     assert "benchmark 'qbqtc' has no split 'nope'; splits: dev, test_public" in capsys.readouterr().err
+    assert main(["eval", "embedder", "--model", str(tmp_path), "--data", "lcqcm:test"]) == 2
+    assert "unknown benchmark 'lcqcm' and no such file 'lcqcm:test'; benchmarks are NAME:SPLIT" in (
+        capsys.readouterr().err
+    )
+    assert main([*base, "--dev", "qbqtc"]) == 2  # before any training
+    assert "benchmark 'qbqtc' needs a split: qbqtc:dev or qbqtc:test_public" in capsys.readouterr().err
