@@ -221,3 +221,13 @@ def test_bad_document_file_arguments(write, tmp_path):
     with pytest.raises(DataFormatError, match=r"bin.tsv:2: not valid UTF-8"):
         load_documents(bad)
     assert load_documents(write("d.data", "1\tok\n"), format="tsv") == [Document("1", "ok", {})]
+
+
+def test_pairs_format_from_the_first_row_of_stdin(stdin, write):
+    stdin('"a, quoted",b,1\nc,d,0\n')
+    assert load_pairs("-").pairs == [("a, quoted", "b"), ("c", "d")]
+    stdin('{"text_a": "a", "text_b": "b"}\n')
+    assert load_pairs("-").pairs == [("a", "b")]
+    path = write("p.txt", "no separator here\n")
+    with pytest.raises(DataFormatError, match=where(path, 1) + ": cannot detect the format"):
+        load_pairs(path)

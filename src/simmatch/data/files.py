@@ -153,9 +153,10 @@ def peek(items: Iterator[T]) -> tuple[T | None, Iterator[T]]:
     return first, (itertools.chain([first], items) if first is not None else items)
 
 
-def detect_format(source: Source, first_row: str | None, plain: str) -> str:
+def detect_format(source: Source, first_row: str | None, plain: str | None = None) -> str:
     """``"jsonl"``, ``"tsv"``, ``"csv"`` or ``plain`` by the module's format rule. ``plain`` is what a
-    non-JSON first row means for this kind of file; ``"pairs"`` picks TSV or CSV by a tab."""
+    non-JSON first row means for this kind of file (``"lines"`` for texts, ``"tsv"`` for documents);
+    ``None`` (pairs) picks TSV by a tab, else CSV by a comma."""
     suffix = source.suffix
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
@@ -163,7 +164,7 @@ def detect_format(source: Source, first_row: str | None, plain: str) -> str:
         return suffix[1:]
     if first_row is not None and first_row.lstrip().startswith(("{", "[")):
         return "jsonl"
-    if plain != "pairs":
+    if plain is not None:
         return plain
     if first_row is not None:
         if "\t" in first_row:

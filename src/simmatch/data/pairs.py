@@ -198,7 +198,7 @@ def load_pairs(
 
     first, rows = files.peek(source.rows())
     if format == "auto":
-        format = files.detect_format(source, first[1] if first else None, "pairs")
+        format = files.detect_format(source, first[1] if first else None)
     if format == "jsonl":
         if any(isinstance(v, int) for v in cols.values()):
             raise InputError("JSON lines columns must be key names, not positions")
