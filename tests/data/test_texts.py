@@ -130,11 +130,14 @@ def test_every_loader_reads_stdin(stdin, kind):
 
 
 @pytest.mark.parametrize("kind", LOADERS)
-def test_every_loader_rejects_an_empty_file(write, kind):
+def test_every_loader_rejects_an_empty_file(write, stdin, kind):
     load, name, _ = LOADERS[kind]
     path = write(name, "\n \n")
     with pytest.raises(DataFormatError, match=where(path) + ": no rows$"):
         load(path)
+    stdin("")
+    with pytest.raises(DataFormatError, match=r"^<stdin>: no rows$"):
+        load("-")
 
 
 def test_pairs_mixing_two_and_three_columns_is_an_error(write):

@@ -197,8 +197,10 @@ def load_pairs(
     cols = files.check_columns_arg(columns, ROLES)
 
     first, rows = files.peek(source.rows())
+    if first is None:
+        raise source.error(None, "no rows")
     if format == "auto":
-        format = files.detect_format(source, first[1] if first else None)
+        format = files.detect_format(source, first[1])
     if format == "jsonl":
         if any(isinstance(v, int) for v in cols.values()):
             raise InputError("JSON lines columns must be key names, not positions")
