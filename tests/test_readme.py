@@ -33,13 +33,16 @@ def test_cli_snippets_run():
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     cli_block = next(b for b in _blocks("bash") if b.lstrip().startswith("simmatch models"))
-    for line in cli_block.splitlines():
-        command = line.split("  #")[0].strip()
-        if not command:
-            continue
-        proc = subprocess.run(
-            command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert proc.returncode == 0, f"{command}\n{proc.stderr}"
-        assert proc.stdout.strip() or "wrote" in proc.stderr, command
-    (ROOT / "vectors.npy").unlink(missing_ok=True)
+    try:
+        for line in cli_block.splitlines():
+            command = line.split("  #")[0].strip()
+            if not command:
+                continue
+            proc = subprocess.run(
+                command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+            )
+            assert proc.returncode == 0, f"{command}\n{proc.stderr}"
+            assert proc.stdout.strip() or "wrote" in proc.stderr, command
+    finally:
+        # `embed --out vectors.npy` writes into the project root: never leave it there.
+        (ROOT / "vectors.npy").unlink(missing_ok=True)
