@@ -4,14 +4,13 @@ every backend sees the same inputs."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol
 
 import numpy as np
 
 from simmatch.errors import InputError
 
-Backend = Literal["torch", "onnx", "onnx-int8"]
-BACKENDS: tuple[Backend, ...] = get_args(Backend)
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 class EncoderBackend(Protocol):
