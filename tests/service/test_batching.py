@@ -158,7 +158,7 @@ def test_http_requests_are_merged_and_equal_unbatched(tiny_embedder):
         ["我爱吃水果", "cat", "dog"],
     ]
     with running(LoadedModels(gated), batching={"max_batch_size": 64, "max_wait_ms": 1}) as c:
-        batcher = c.app.state.runtime.embed["query"]
+        batcher = c.app.state.engine.embed_batchers["query"]
         gated.gate.clear()
         first, first_out = _post_all(c, [{"input": texts[0]}])
         _wait_for(gated.entered.is_set)  # request 0 is inside the model; the rest must queue
@@ -178,7 +178,7 @@ def test_http_requests_are_merged_and_equal_unbatched(tiny_embedder):
 def test_http_queue_full_is_429_with_retry_after(tiny_embedder):
     gated = GatedEmbedder(tiny_embedder)
     with running(LoadedModels(gated), batching={"max_queue": 2, "max_wait_ms": 0}) as c:
-        batcher = c.app.state.runtime.embed["query"]
+        batcher = c.app.state.engine.embed_batchers["query"]
         gated.gate.clear()
         a, a_out = _post_all(c, [{"input": "a"}])
         _wait_for(gated.entered.is_set)

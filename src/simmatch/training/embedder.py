@@ -214,7 +214,7 @@ def train_embedder(
         examples,
         pool,
         method="dense",
-        model=encoder_view(stage1_model),
+        model=encoder_view(stage1_model),  # type: ignore[arg-type]  # kind: the Kind literal vs str
         query_kind=query_kind,
         passage_kind=passage_kind,
         **mining,
