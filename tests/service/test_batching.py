@@ -95,18 +95,27 @@ def test_unexpected_error_reaches_every_request_of_the_batch():
     assert all(isinstance(r, RuntimeError) for r in results)
 
 
+async def _until(condition, timeout: float = 30.0) -> None:
+    """Wait for ``condition()`` (set by another thread), however loaded the machine is."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.001)
+
+
 def test_queue_full_refuses_whole_requests():
     release = threading.Event()
+    entered = threading.Event()
 
     def slow(items):
-        release.wait(5)
+        entered.set()
+        release.wait(30)
         return items
 
     async def body(b):
         first = asyncio.ensure_future(b.submit(["a"]))
-        while b.stats.batches == 0 and b.queued:  # wait until 'a' is in the model
-            await asyncio.sleep(0.001)
-        await asyncio.sleep(0.02)
+        await _until(entered.is_set)  # 'a' is in the model: the queue is empty
         second = asyncio.ensure_future(b.submit(["b", "c"]))
         await asyncio.sleep(0)
         assert b.queued == 2
@@ -225,9 +234,11 @@ def test_stop_answers_waiting_requests():
     from simmatch.service.batching import ServiceStoppingError
 
     release = threading.Event()
+    entered = threading.Event()
 
     def slow(items):
-        release.wait(5)
+        entered.set()
+        release.wait(30)
         return items
 
     async def body():
@@ -236,7 +247,7 @@ def test_stop_answers_waiting_requests():
         b.start()
         first = asyncio.ensure_future(b.submit(["a"]))
         second = asyncio.ensure_future(b.submit(["b"]))
-        await asyncio.sleep(0.05)  # 'a' is in the model, 'b' waits in the queue
+        await _until(lambda: entered.is_set() and b.queued == 1)  # 'a' is in the model, 'b' queued
         await b.stop()
         release.set()
         worker.shutdown()
