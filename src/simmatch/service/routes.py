@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,8 @@ def _checks(request: Request) -> Checks:
 def add_routes(app: FastAPI) -> None:
     errors = ERROR_RESPONSES
     get_errors: dict[int | str, dict[str, Any]] = {401: errors[401]}
+    # Optional fields (documents, embeddings) are left out of the answer unless asked for.
+    matching = partial(app.post, response_model_exclude_none=True, responses=errors, tags=["matching"])
 
     @app.post("/v1/embeddings", response_model=s.EmbeddingResponse, responses=errors, tags=["embeddings"])
     async def embeddings(body: s.EmbeddingRequest, request: Request) -> dict[str, Any]:
@@ -137,13 +140,7 @@ def add_routes(app: FastAPI) -> None:
             data = [{"label": None, "probabilities": None, "score": x} for x in out.scores]
         return {"model": out.model, "method": out.method, "labels": out.labels, "data": data}
 
-    @app.post(
-        "/compare",
-        response_model=s.CompareResponse,
-        response_model_exclude_none=True,
-        responses=errors,
-        tags=["matching"],
-    )
+    @matching("/compare", response_model=s.CompareResponse)
     async def compare(body: s.CompareRequest, request: Request) -> dict[str, Any]:
         """ModelScope's sentence-embedding contract (``Embedder.compare``): cosine scores of each
         candidate with the source; embeddings (source first) when asked for."""
@@ -163,13 +160,7 @@ def add_routes(app: FastAPI) -> None:
             answer["text_embedding"] = out["text_embedding"].tolist()
         return answer
 
-    @app.post(
-        "/rerank",
-        response_model=s.RerankResponse,
-        response_model_exclude_none=True,
-        responses=errors,
-        tags=["matching"],
-    )
+    @matching("/rerank", response_model=s.RerankResponse)
     async def rerank(body: s.RerankRequest, request: Request) -> dict[str, Any]:
         """TEI/Cohere rerank: documents by relevance to the query, best first
         (``PairClassifier.rank``; without a cross-encoder, ``Embedder.rank``)."""
