@@ -41,7 +41,7 @@ def test_embed_from_file_and_stdin(capsys, monkeypatch, tiny_embedder_dir, tmp_p
 def test_similarity_two_texts_and_file(capsys, tiny_embedder_dir, tiny_embedder, tmp_path):
     code, out, _ = run_cli(capsys, "similarity", "你好", "牛奶", "--model", str(tiny_embedder_dir))
     row = json.loads(out)
-    assert code == 0 and row["score"] == pytest.approx(tiny_embedder.similarity("你好", "牛奶"), abs=1e-5)
+    assert code == 0 and row["score"] == pytest.approx(tiny_embedder.similarity("你好", "牛奶"), abs=1e-6)
     f = tmp_path / "pairs.tsv"
     f.write_text("你好\t你好\t1\n你好\t牛奶\t0\n", encoding="utf-8")
     code, out, _ = run_cli(
@@ -51,22 +51,55 @@ def test_similarity_two_texts_and_file(capsys, tiny_embedder_dir, tiny_embedder,
     assert rows[0]["label"] == "1" and [r["gold"] for r in rows] == ["1", "0"]
 
 
+PAIRS = [
+    ("你好", "你好"),
+    ("你好", "牛奶"),
+    ("吃完海鲜可以喝牛奶吗?", "吃海鲜不能同时喝牛奶吃水果"),
+    ("cat", "dog"),
+]
+
+
+def test_similarity_equals_library(capsys, tiny_embedder_dir, tiny_embedder, tmp_path):
+    """Scores are Embedder.similarity_pairwise's, labels are labels_by_threshold's, in input order."""
+    from simmatch.models import labels_by_threshold
+
+    f = tmp_path / "pairs.tsv"
+    f.write_text("".join(f"{a}\t{b}\n" for a, b in PAIRS), encoding="utf-8")
+    scores = tiny_embedder.similarity_pairwise([a for a, _ in PAIRS], [b for _, b in PAIRS])
+    threshold = float(np.median(scores))
+    code, out, _ = run_cli(
+        capsys, "similarity", "-f", str(f), "--model", str(tiny_embedder_dir), "--threshold", str(threshold)
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [(r["text_a"], r["text_b"]) for r in rows] == PAIRS
+    assert [r["score"] for r in rows] == pytest.approx(scores.tolist(), abs=1e-6)
+    assert [r["label"] for r in rows] == labels_by_threshold(scores, threshold)
+    assert {r["label"] for r in rows} == {"0", "1"}
+
+
 def test_similarity_with_cross_encoder(capsys, tiny_cross3_dir):
+    from simmatch.models import PairClassifier
+
     code, out, _ = run_cli(capsys, "similarity", "你好", "牛奶", "--cross-encoder", str(tiny_cross3_dir))
     row = json.loads(out)
-    assert code == 0 and set(row["probabilities"]) == {"0", "1", "2"}
-    assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    want = PairClassifier(tiny_cross3_dir, device="cpu").predict([("你好", "牛奶")])[0]
+    assert code == 0 and row["label"] == want.label
+    assert row["probabilities"] == pytest.approx(want.probabilities, abs=1e-6)
+    assert row["score"] == pytest.approx(want.score, abs=1e-6)
 
 
-def test_rank_jsonl_and_table(capsys, tiny_embedder_dir, tmp_path):
+def test_rank_jsonl_and_table(capsys, tiny_embedder_dir, tiny_embedder, tmp_path):
     f = tmp_path / "cands.txt"
     f.write_text("牛奶\n你好\n海鲜\n", encoding="utf-8")
     code, out, _ = run_cli(
         capsys, "rank", "你好", "--candidates-file", str(f), "--model", str(tiny_embedder_dir)
     )
     rows = [json.loads(line) for line in out.splitlines()]
+    want = tiny_embedder.rank("你好", ["牛奶", "你好", "海鲜"])
     assert code == 0 and [r["rank"] for r in rows] == [1, 2, 3]
-    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert [(r["index"], r["text"]) for r in rows] == [(d.index, d.text) for d in want]
+    assert [r["score"] for r in rows] == pytest.approx([d.score for d in want], abs=1e-6)
     code, out, _ = run_cli(
         capsys,
         "rank",
@@ -80,7 +113,29 @@ def test_rank_jsonl_and_table(capsys, tiny_embedder_dir, tmp_path):
         "-k",
         "1",
     )
-    assert code == 0 and out.startswith("query: 你好") and len(out.splitlines()) == 2
+    best = tiny_embedder.rank("你好", ["牛奶", "海鲜"], top_k=1)[0]
+    assert code == 0 and out.splitlines() == ["query: 你好", f"  1  {best.score:.4f}  {best.text}"]
+
+
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_rank_equals_library(capsys, tiny_embedder_dir, tiny_embedder, tiny_cross3_dir, top_k):
+    """Embedder.rank and PairClassifier.rank: same indices, texts and scores, best first."""
+    from simmatch.models import PairClassifier
+
+    query, docs = "吃完海鲜可以喝牛奶吗?", ["吃海鲜不能同时喝牛奶吃水果", "你好", "cat", "牛奶 milk"]
+    k = [] if top_k is None else ["-k", str(top_k)]
+    for extra, model in [
+        (["--model", str(tiny_embedder_dir)], tiny_embedder),
+        (["--cross-encoder", str(tiny_cross3_dir)], PairClassifier(tiny_cross3_dir, device="cpu")),
+    ]:
+        code, out, _ = run_cli(capsys, "rank", query, *docs, *extra, *k)
+        rows = [json.loads(line) for line in out.splitlines()]
+        want = model.rank(query, docs, top_k=top_k)
+        assert code == 0 and len(rows) == len(want) == (top_k or len(docs))
+        assert [(r["rank"], r["index"], r["text"]) for r in rows] == [
+            (i + 1, d.index, d.text) for i, d in enumerate(want)
+        ]
+        assert [r["score"] for r in rows] == pytest.approx([d.score for d in want], abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,21 @@ def test_encode_shapes_dtype_and_norm(tiny_embedder):
     np.testing.assert_allclose(single, vecs[1], atol=1e-6)
 
 
-def test_unnormalized_output_keeps_norm(tiny_embedder):
+def test_unnormalized_output_is_the_mean_pooled_state(tiny_embedder, tiny_embedder_dir):
+    """normalize=False gives the model's mean-pooled hidden state of "query: " + text (computed
+    here with transformers directly); normalize=True gives that vector at unit length."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_embedder_dir)
+    model = AutoModel.from_pretrained(tiny_embedder_dir).eval()
+    with torch.no_grad():
+        hidden = model(**tokenizer(["query: 牛奶 milk"], return_tensors="pt")).last_hidden_state
+    want = hidden[0].mean(0).numpy()
     raw = tiny_embedder.encode(["牛奶 milk"], normalize=False)
-    assert not np.isclose(np.linalg.norm(raw), 1.0)
+    np.testing.assert_allclose(raw[0], want, atol=1e-5)
+    assert abs(float(np.linalg.norm(raw)) - 1.0) > 0.1
+    np.testing.assert_allclose(tiny_embedder.encode(["牛奶 milk"])[0], want / np.linalg.norm(want), atol=1e-6)
 
 
 def test_padding_does_not_change_embedding(tiny_embedder):
@@ -49,6 +61,25 @@ def test_similarity_and_compare(tiny_embedder):
     assert len(out["scores"]) == 2 and out["scores"][0] == pytest.approx(1.0, abs=1e-5)
     expected = out["text_embedding"][1:] @ out["text_embedding"][0]
     np.testing.assert_allclose(out["scores"], expected, atol=1e-6)
+
+
+def test_similarity_pairwise_is_the_diagonal(tiny_embedder):
+    a = ["你好", "吃完海鲜可以喝牛奶吗?", "cat"]
+    b = ["你好", "吃海鲜不能同时喝牛奶吃水果", "dog"]
+    got = tiny_embedder.similarity_pairwise(a, b)
+    assert got.shape == (3,) and got.dtype == np.float32
+    np.testing.assert_allclose(got, np.diag(tiny_embedder.similarity(a, b)), atol=1e-6)
+    assert got[0] == pytest.approx(1.0, abs=1e-6)
+    assert [tiny_embedder.similarity(x, y) for x, y in zip(a, b)] == pytest.approx(got.tolist(), abs=1e-6)
+    passage = tiny_embedder.similarity_pairwise(a, b, kind="passage")
+    want = np.einsum(
+        "ij,ij->i", tiny_embedder.encode(a, kind="passage"), tiny_embedder.encode(b, kind="passage")
+    )
+    np.testing.assert_allclose(passage, want, atol=1e-6)
+    with pytest.raises(InputError, match="a and b must have the same length, got 3 and 2"):
+        tiny_embedder.similarity_pairwise(a, b[:2])
+    with pytest.raises(InputError, match=r"b\[1\] is empty"):
+        tiny_embedder.similarity_pairwise(a[:2], ["x", " "])
 
 
 def test_rank_orders_by_cosine(tiny_embedder):

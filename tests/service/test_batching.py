@@ -95,18 +95,27 @@ def test_unexpected_error_reaches_every_request_of_the_batch():
     assert all(isinstance(r, RuntimeError) for r in results)
 
 
+async def _until(condition, timeout: float = 30.0) -> None:
+    """Wait for ``condition()`` (set by another thread), however loaded the machine is."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.001)
+
+
 def test_queue_full_refuses_whole_requests():
     release = threading.Event()
+    entered = threading.Event()
 
     def slow(items):
-        release.wait(5)
+        entered.set()
+        release.wait(30)
         return items
 
     async def body(b):
         first = asyncio.ensure_future(b.submit(["a"]))
-        while b.stats.batches == 0 and b.queued:  # wait until 'a' is in the model
-            await asyncio.sleep(0.001)
-        await asyncio.sleep(0.02)
+        await _until(entered.is_set)  # 'a' is in the model: the queue is empty
         second = asyncio.ensure_future(b.submit(["b", "c"]))
         await asyncio.sleep(0)
         assert b.queued == 2
@@ -158,7 +167,7 @@ def test_http_requests_are_merged_and_equal_unbatched(tiny_embedder):
         ["我爱吃水果", "cat", "dog"],
     ]
     with running(LoadedModels(gated), batching={"max_batch_size": 64, "max_wait_ms": 1}) as c:
-        batcher = c.app.state.runtime.embed["query"]
+        batcher = c.app.state.engine.embed_batchers["query"]
         gated.gate.clear()
         first, first_out = _post_all(c, [{"input": texts[0]}])
         _wait_for(gated.entered.is_set)  # request 0 is inside the model; the rest must queue
@@ -178,7 +187,7 @@ def test_http_requests_are_merged_and_equal_unbatched(tiny_embedder):
 def test_http_queue_full_is_429_with_retry_after(tiny_embedder):
     gated = GatedEmbedder(tiny_embedder)
     with running(LoadedModels(gated), batching={"max_queue": 2, "max_wait_ms": 0}) as c:
-        batcher = c.app.state.runtime.embed["query"]
+        batcher = c.app.state.engine.embed_batchers["query"]
         gated.gate.clear()
         a, a_out = _post_all(c, [{"input": "a"}])
         _wait_for(gated.entered.is_set)
@@ -225,9 +234,11 @@ def test_stop_answers_waiting_requests():
     from simmatch.service.batching import ServiceStoppingError
 
     release = threading.Event()
+    entered = threading.Event()
 
     def slow(items):
-        release.wait(5)
+        entered.set()
+        release.wait(30)
         return items
 
     async def body():
@@ -236,7 +247,7 @@ def test_stop_answers_waiting_requests():
         b.start()
         first = asyncio.ensure_future(b.submit(["a"]))
         second = asyncio.ensure_future(b.submit(["b"]))
-        await asyncio.sleep(0.05)  # 'a' is in the model, 'b' waits in the queue
+        await _until(lambda: entered.is_set() and b.queued == 1)  # 'a' is in the model, 'b' queued
         await b.stop()
         release.set()
         worker.shutdown()

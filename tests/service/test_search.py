@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
+from simmatch.index import Index
 from simmatch.service import LoadedModels, ServiceSettings, create_app
 
 from .conftest import running
-
-index_module = pytest.importorskip("simmatch.index", reason="simmatch.index has not landed")
-if not hasattr(index_module, "Index"):
-    pytest.skip("simmatch.index.Index has not landed", allow_module_level=True)
 
 DOCS = [
     {"id": "a", "text": "吃完海鲜可以喝牛奶吗?", "metadata": {"lang": "zh", "topic": "food"}},
@@ -24,14 +23,14 @@ DOCS = [
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory, tiny_embedder):
     path = tmp_path_factory.mktemp("service-index") / "idx"
-    with index_module.Index.create(path, tiny_embedder) as index:
+    with Index.create(path, tiny_embedder) as index:
         index.add(DOCS)
     return path
 
 
 @pytest.fixture(scope="module")
 def served(index_dir, tiny_embedder, cross3):
-    index = index_module.Index.open(index_dir, tiny_embedder, read_only=True)
+    index = Index.open(index_dir, tiny_embedder, read_only=True)
     with running(LoadedModels(tiny_embedder, cross3, index)) as c:
         yield c, index
 
@@ -59,7 +58,8 @@ def test_search_equals_index_search(served, cross3, options):
         assert (got["text"], got["metadata"]) == (exp.text, exp.metadata)
         assert got["score"] == pytest.approx(exp.score, abs=1e-5)
         assert got["scores"] == pytest.approx(exp.scores, abs=1e-5)
-    assert r.json()["mode"] == options.get("mode", "dense")
+    # Without a mode, HTTP searches with the library's default mode (declared once, in Index.search).
+    assert r.json()["mode"] == options.get("mode", inspect.signature(Index.search).parameters["mode"].default)
 
 
 def test_search_errors(served):

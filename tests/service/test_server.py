@@ -75,7 +75,7 @@ def test_models_load_at_startup_from_paths(tiny_embedder_dir, tiny_cross3_dir):
 
     settings = ServiceSettings(model=str(tiny_embedder_dir), cross_encoder=str(tiny_cross3_dir), device="cpu")
     app = create_app(settings)
-    assert not hasattr(app.state, "runtime")  # nothing loaded before start-up
+    assert not hasattr(app.state, "engine")  # nothing loaded before start-up
     with TestClient(app) as c:
         cards = c.get("/models").json()["data"]
         assert [(m["id"], m["role"]) for m in cards] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ CE = {"batch_size": 16, "max_steps": 20}
 
 def test_cross_encoder_three_labels_trains_and_reloads(tmp_path, tiny_cross3_dir):
     from simmatch.models import PairClassifier
-    from simmatch.training._views import PairClassifierView
+    from simmatch.training._views import pair_classifier_view
     from simmatch.training.cross_encoder import new_cross_encoder
 
     train = toy_pairs(16, "class3")
@@ -92,11 +93,13 @@ def test_cross_encoder_three_labels_trains_and_reloads(tmp_path, tiny_cross3_dir
     predictions = clf.predict(dev.pairs)
     assert {p.label for p in predictions} <= {"0", "1", "2"}
     assert all(abs(sum(p.probabilities.values()) - 1) < 1e-5 for p in predictions)
-    # The view used for dev evaluation during training reads the head the way PairClassifier does.
-    view = PairClassifierView(new_cross_encoder(result.output_dir, ["0", "1", "2"], device="cpu"), clf.labels)
+    # The view used for dev evaluation during training gives what the saved model gives.
+    view = pair_classifier_view(new_cross_encoder(result.output_dir, ["0", "1", "2"], device="cpu"))
+    assert view.labels == clf.labels
     for mine, theirs in zip(view.predict(dev.pairs), predictions, strict=True):
         assert mine.label == theirs.label
-        assert mine.score == pytest.approx(theirs.score, abs=1e-5)
+        assert mine.probabilities == pytest.approx(theirs.probabilities, abs=1e-6)
+        assert mine.score == pytest.approx(theirs.score, abs=1e-6)
 
 
 def test_cross_encoder_regression_on_scores(tmp_path, tiny_regression_dir):
@@ -110,6 +113,49 @@ def test_cross_encoder_regression_on_scores(tmp_path, tiny_regression_dir):
     assert clf.is_regression
     scores = clf.scores(toy_pairs(4, "score", seed=2).pairs)
     assert scores.shape == (4,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_regression_view_honours_threshold_labels(tmp_path, tiny_regression_dir):
+    """A regression head read through the training view labels pairs with the model's threshold
+    labels and threshold, exactly as the saved PairClassifier does (not "0"/"1" at 0.5)."""
+    from simmatch.models import PairClassifier
+    from simmatch.training._views import pair_classifier_view
+    from simmatch.training.cross_encoder import new_cross_encoder
+
+    pairs = toy_pairs(8, "score", seed=3).pairs
+    live = new_cross_encoder(tiny_regression_dir, None, device="cpu")
+    live.save(str(tmp_path / "reg"))
+    saved = PairClassifier(tmp_path / "reg", device="cpu")
+    scores = saved.scores(pairs)
+    threshold = float(np.median(scores))  # both labels occur
+    clf = PairClassifier(tmp_path / "reg", device="cpu", threshold=threshold)
+    clf.config = replace(clf.config, threshold_labels=("different", "similar"))
+    live.train()  # as during training: the view must not run with dropout, and restores the mode
+    view = pair_classifier_view(live, threshold=threshold, threshold_labels=("different", "similar"))
+    got, want = view.predict(pairs), clf.predict(pairs)
+    assert live.training
+    assert [p.label for p in got] == [p.label for p in want]
+    assert {p.label for p in got} == {"different", "similar"}
+    assert [p.score for p in got] == pytest.approx([p.score for p in want], abs=1e-6)
+    assert all(p.probabilities == {} for p in got)
+
+
+def test_encoder_view_is_the_users_text_path(tiny_embedder_dir):
+    """Dev data scored during training goes through Embedder's own path (no stripping, windows)."""
+    from simmatch.models import Embedder
+    from simmatch.training._views import encoder_view
+    from simmatch.training.embedder import load_sentence_transformer
+
+    texts = ["  你好 ", "吃完海鲜可以喝牛奶吗 " * 40, "hello world"]
+    live = load_sentence_transformer(tiny_embedder_dir, device="cpu")
+    live.train()
+    view = encoder_view(live, max_seq_length=16)
+    want = Embedder(str(tiny_embedder_dir), device="cpu", max_seq_length=16)
+    for kind in ("query", "passage"):
+        np.testing.assert_allclose(
+            view.encode(texts, kind=kind, batch_size=2), want.encode(texts, kind=kind), atol=1e-6
+        )
+    assert live.training
 
 
 def test_cross_encoder_balanced_loss_uses_training_priors(tmp_path, tiny_cross3_dir):

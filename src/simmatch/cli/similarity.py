@@ -72,16 +72,17 @@ def score_pairs(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> list[
                 row["probabilities"] = {k: round(v, 6) for k, v in pred.probabilities.items()}
             out.append(row)
         return out
-    import numpy as np
+    from simmatch.models import labels_by_threshold
 
     emb = load_embedder(args)
-    va = emb.encode([a for a, _ in pairs], batch_size=args.batch_size, show_progress=show)
-    vb = emb.encode([b for _, b in pairs], batch_size=args.batch_size, show_progress=show)
-    scores = np.einsum("ij,ij->i", va, vb)
+    scores = emb.similarity_pairwise(
+        [a for a, _ in pairs], [b for _, b in pairs], batch_size=args.batch_size, show_progress=show
+    )
+    labels = labels_by_threshold(scores, args.threshold) if args.threshold is not None else None
     out = []
-    for (a, b), s in zip(pairs, scores):
+    for i, ((a, b), s) in enumerate(zip(pairs, scores)):
         row = {"text_a": a, "text_b": b, "score": round(float(s), 6)}
-        if args.threshold is not None:
-            row["label"] = "1" if s >= args.threshold else "0"
+        if labels is not None:
+            row["label"] = labels[i]
         out.append(row)
     return out

@@ -22,6 +22,7 @@ from simmatch.evaluation.metrics import (
     retrieval_metrics,
     threshold_accuracy,
 )
+from simmatch.models.results import cosine_pairwise
 
 SearchFn = Callable[[list[str], int], Sequence[Sequence[str]]]
 
@@ -75,12 +76,10 @@ def pair_cosines(
     texts = list(dict.fromkeys(t for pair in dataset.pairs for t in pair))
     position = {t: i for i, t in enumerate(texts)}
     vectors = _encode(model, texts, batch_size, kind)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    # Normalise again: cheap, and correct even for an encoder that ignores normalize=True.
-    vectors = vectors / np.where(norms > 0, norms, 1.0)
     a = vectors[[position[e.sentence1] for e in dataset]]
     b = vectors[[position[e.sentence2] for e in dataset]]
-    return np.einsum("ij,ij->i", a, b).astype(np.float64)
+    # cosine_pairwise normalizes again: correct even for an encoder that ignores normalize=True.
+    return cosine_pairwise(a, b).astype(np.float64)
 
 
 class PairClassificationEvaluator:

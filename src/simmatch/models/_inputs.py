@@ -3,6 +3,7 @@ HTTP service reject the same bad input with the same message."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,3 +53,14 @@ def check_pairs(pairs: Any, name: str = "pairs") -> list[tuple[str, str]]:
             raise InputError(f"{name}[{i}] is not a pair of two texts (got {got})")
         out.append((check_text(pair[0], f"{name}[{i}][0]"), check_text(pair[1], f"{name}[{i}][1]")))
     return out
+
+
+def check_top_k(top_k: Any, name: str = "top_k") -> int | None:
+    """``None`` (keep all) or a positive int."""
+    if top_k is None:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
+        raise InputError(f"{name} must be a positive integer, got {top_k!r}")
+    if top_k < 1:
+        raise InputError(f"{name} must be >= 1, got {top_k}")
+    return int(top_k)

@@ -11,24 +11,42 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal, get_args, overload
 
 import numpy as np
 
 from simmatch.errors import InputError
-from simmatch.models._inputs import check_text, check_texts
+from simmatch.models._inputs import check_text, check_texts, check_top_k
 from simmatch.models.registry import DEFAULT_EMBEDDER, builtin_name, resolve_model
-from simmatch.models.results import RankedDocument
+from simmatch.models.results import RankedDocument, compare_result, cosine_pairwise, rank_by_scores
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["query", "passage"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
 LongTextPolicy = Literal["window", "truncate"]
+LONG_TEXT_POLICIES: tuple[LongTextPolicy, ...] = get_args(LongTextPolicy)
 
 # Prompt names used by models in the wild for the document side.
 _PASSAGE_PROMPT_NAMES = ("passage", "document", "doc")
+
+
+def prompt_for(prompts: Mapping[str, str], kind: str | None) -> str:
+    """The prefix a model with ``prompts`` (a sentence-transformers prompt table) expects for
+    queries or passages ("query: " / "passage: " for e5; "" for a model without prompts or for
+    ``kind=None``). Empty prompts count as absent."""
+    if kind is None:
+        return ""
+    if kind == "query":
+        return prompts.get("query") or ""
+    if kind == "passage":
+        for name in _PASSAGE_PROMPT_NAMES:
+            if prompts.get(name):
+                return prompts[name]
+        return ""
+    raise InputError(f"kind must be {' or '.join(map(repr, KINDS))}, got {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -70,16 +88,43 @@ class Embedder:
         max_seq_length: int | None = None,
         long_text: LongTextPolicy = "window",
     ) -> None:
-        if long_text not in ("window", "truncate"):
-            raise InputError(f"long_text must be 'window' or 'truncate', got {long_text!r}")
-        self.config = EmbedderConfig(
-            max_seq_length=max_seq_length, long_text=long_text, backend=backend, device=device
-        )
-        self.model_name = builtin_name(str(model)) or str(model)
-        self.path = resolve_model(model)
         from simmatch.models.backends import load_backend
 
-        self._backend = load_backend(backend, self.path, device=device)
+        _check_long_text(long_text)
+        self.model_name = builtin_name(str(model)) or str(model)
+        self.path = resolve_model(model)
+        config = EmbedderConfig(
+            max_seq_length=max_seq_length, long_text=long_text, backend=backend, device=device
+        )
+        self._attach(load_backend(backend, self.path, device=device), config)
+
+    @classmethod
+    def from_sentence_transformer(
+        cls,
+        st_model: Any,
+        *,
+        max_seq_length: int | None = None,
+        long_text: LongTextPolicy = "window",
+        name: str = "in-memory",
+    ) -> Embedder:
+        """An ``Embedder`` over a ``SentenceTransformer`` already in memory (training's live
+        model): the same tokenization, windows and batches as a loaded one, on the object's
+        current weights. Each call runs the model in eval mode and restores its mode."""
+        from simmatch.models.backends import TorchBackend
+
+        _check_long_text(long_text)
+        self = cls.__new__(cls)
+        self.model_name = name
+        self.path = name
+        backend = TorchBackend.from_model(st_model)
+        config = EmbedderConfig(max_seq_length=max_seq_length, long_text=long_text, device=backend.device)
+        self._attach(backend, config)
+        return self
+
+    def _attach(self, backend: Any, config: EmbedderConfig) -> None:
+        self.config = config
+        self._backend = backend
+        max_seq_length = config.max_seq_length
         self.tokenizer = self._backend.tokenizer
         self.prompts: dict[str, str] = dict(self._backend.prompts)
         self.max_seq_length = int(max_seq_length or self._backend.max_seq_length)
@@ -91,17 +136,8 @@ class Embedder:
 
     # ------------------------------------------------------------------ helpers
     def prompt_for(self, kind: Kind | None) -> str:
-        """The prefix a model expects for queries or passages ("query: " / "passage: " for e5)."""
-        if kind is None:
-            return ""
-        if kind == "query":
-            return self.prompts.get("query", "")
-        if kind == "passage":
-            for name in _PASSAGE_PROMPT_NAMES:
-                if name in self.prompts:
-                    return self.prompts[name]
-            return ""
-        raise InputError(f"kind must be 'query' or 'passage', got {kind!r}")
+        """The prefix this model expects for queries or passages ("query: " / "passage: " for e5)."""
+        return prompt_for(self.prompts, kind)
 
     def _content_ids(self, texts: list[str], kind: Kind | None) -> list[list[int]]:
         prompt = self.prompt_for(kind)
@@ -248,6 +284,24 @@ class Embedder:
             return float(np.dot(va, vb))
         return np.atleast_2d(va) @ np.atleast_2d(vb).T
 
+    def similarity_pairwise(
+        self,
+        a: Sequence[str],
+        b: Sequence[str],
+        *,
+        kind: Kind | None = "query",
+        batch_size: int = 32,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Cosine of ``a[i]`` with ``b[i]`` for each i, float32 (n,) (sentence-transformers'
+        ``similarity_pairwise``). Both sides use ``kind``; the texts share batches."""
+        left = check_texts(a, "a")
+        right = check_texts(b, "b")
+        if len(left) != len(right):
+            raise InputError(f"a and b must have the same length, got {len(left)} and {len(right)}")
+        vectors = self.encode([*left, *right], kind=kind, batch_size=batch_size, show_progress=show_progress)
+        return cosine_pairwise(vectors[: len(left)], vectors[len(left) :])
+
     def compare(
         self,
         source_sentence: str | Sequence[str],
@@ -271,8 +325,7 @@ class Embedder:
         src = self.encode(check_text(source_sentence, "source_sentence"), kind=kind)
         candidates = check_texts(sentences_to_compare, "sentences_to_compare")
         cand = self.encode(candidates, kind=compare_kind or kind, batch_size=batch_size)
-        scores = (cand @ src).astype(float).tolist()
-        return {"text_embedding": np.vstack([src[None, :], cand]), "scores": scores}
+        return compare_result(src, cand)
 
     def rank(
         self, query: str, documents: Sequence[str], top_k: int | None = None, *, batch_size: int = 32
@@ -281,15 +334,18 @@ class Embedder:
         "passage: " for documents (e5's retrieval convention; models without prompts ignore it)."""
         q = self.encode(check_text(query, "query"), kind="query")
         docs = check_texts(documents, "documents")
-        if top_k is not None and top_k < 1:
-            raise InputError(f"top_k must be >= 1, got {top_k}")
+        check_top_k(top_k)
         d = self.encode(docs, kind="passage", batch_size=batch_size)
-        scores = d @ q
-        order = np.argsort(-scores, kind="stable")[: top_k or len(docs)]
-        return [RankedDocument(int(i), float(scores[i]), docs[i]) for i in order]
+        return rank_by_scores(d @ q, docs, top_k)
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_name!r}, dim={self.dim}, backend={self.config.backend!r})"
+
+
+def _check_long_text(long_text: str) -> None:
+    if long_text not in LONG_TEXT_POLICIES:
+        choices = " or ".join(map(repr, LONG_TEXT_POLICIES))
+        raise InputError(f"long_text must be {choices}, got {long_text!r}")
 
 
 def _special_affixes(tokenizer: Any) -> tuple[list[int], list[int]]:

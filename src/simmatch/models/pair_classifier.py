@@ -19,9 +19,17 @@ from typing import Any
 import numpy as np
 
 from simmatch.errors import InputError
-from simmatch.models._inputs import check_pairs, check_text, check_texts
+from simmatch.models._inputs import check_pairs, check_text, check_texts, check_top_k
 from simmatch.models.registry import builtin_name, resolve_model
-from simmatch.models.results import RankedDocument
+from simmatch.models.results import (
+    THRESHOLD_LABELS,
+    PairPrediction,
+    RankedDocument,
+    predictions_from_logits,
+    rank_by_scores,
+)
+
+__all__ = ["PairClassifier", "PairClassifierConfig", "PairPrediction"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,22 +37,11 @@ CONFIG_NAME = "simmatch.json"
 
 
 @dataclass(frozen=True)
-class PairPrediction:
-    """``label``: the predicted label name; ``probabilities``: one per label (sum to 1) for
-    classification heads, ``{}`` for regression; ``score``: the relevance score used for ranking
-    (regression score, P(positive) for binary, expected grade / (n-1) for graded labels)."""
-
-    label: str
-    probabilities: dict[str, float]
-    score: float
-
-
-@dataclass(frozen=True)
 class PairClassifierConfig:
     """Saved beside the weights as ``simmatch.json``."""
 
     threshold: float = 0.5
-    threshold_labels: tuple[str, str] = ("0", "1")
+    threshold_labels: tuple[str, str] = THRESHOLD_LABELS
     max_length: int = 512
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -127,6 +124,36 @@ class PairClassifier:
         )
         return self
 
+    @classmethod
+    def from_cross_encoder(
+        cls,
+        cross_encoder: Any,
+        *,
+        threshold: float = PairClassifierConfig.threshold,
+        threshold_labels: Sequence[str] = PairClassifierConfig.threshold_labels,
+        name: str = "in-memory",
+    ) -> PairClassifier:
+        """A ``PairClassifier`` over a sentence-transformers ``CrossEncoder`` already in memory
+        (training's live model): its transformers model and tokenizer, read the way a saved
+        model is read. Each call runs the model in eval mode and restores its mode."""
+        if len(threshold_labels) != 2:
+            raise InputError(f"threshold_labels must be two names (negative, positive): {threshold_labels}")
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
+        negative, positive = (str(x) for x in threshold_labels)
+        self = cls.__new__(cls)
+        self.model_name = name
+        self.path = name
+        self.device = str(cross_encoder.device)
+        self.tokenizer = cross_encoder.tokenizer
+        self.model = cross_encoder.model
+        self.config = PairClassifierConfig(
+            threshold=float(threshold),
+            threshold_labels=(negative, positive),
+            max_length=min(PairClassifierConfig.max_length, self._model_max_length()),
+        )
+        return self
+
     def save(self, path: str | Path) -> Path:
         """Weights, tokenizer and ``simmatch.json`` in one directory that ``PairClassifier`` loads."""
         out = Path(path)
@@ -196,8 +223,13 @@ class PairClassifier:
                 return_tensors="pt",
             )
             enc = {k: v.to(self.device) for k, v in enc.items()}
-            with torch.inference_mode():
-                logits = self.model(**enc).logits.float().cpu().numpy()
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                with torch.inference_mode():
+                    logits = self.model(**enc).logits.float().cpu().numpy()
+            finally:
+                self.model.train(was_training)
             out[idx] = logits
             if progress is not None:
                 progress.update(len(idx))
@@ -216,20 +248,11 @@ class PairClassifier:
     ) -> list[PairPrediction]:
         """One ``PairPrediction`` per pair, in input order."""
         logits = self.logits(pairs, batch_size=batch_size, show_progress=show_progress)
-        return [self._prediction(row) for row in logits]
-
-    def _prediction(self, row: np.ndarray) -> PairPrediction:
-        if self.is_regression:
-            score = float(1.0 / (1.0 + np.exp(-row[0])))
-            neg, pos = self.config.threshold_labels
-            return PairPrediction(pos if score >= self.config.threshold else neg, {}, score)
-        z = row - row.max()
-        probs = np.exp(z) / np.exp(z).sum()
-        labels = self.labels
-        return PairPrediction(
-            labels[int(probs.argmax())],
-            {lab: float(p) for lab, p in zip(labels, probs)},
-            _relevance(probs),
+        return predictions_from_logits(
+            logits,
+            self.labels,
+            threshold=self.config.threshold,
+            threshold_labels=self.config.threshold_labels,
         )
 
     def scores(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32) -> np.ndarray:
@@ -242,24 +265,12 @@ class PairClassifier:
         """Documents sorted by relevance to ``query``, best first; ``top_k`` keeps the first k."""
         check_text(query, "query")
         docs = check_texts(documents, "documents")
-        if top_k is not None and top_k < 1:
-            raise InputError(f"top_k must be >= 1, got {top_k}")
-        s = self.scores([(query, d) for d in docs], batch_size=batch_size)
-        order = np.argsort(-s, kind="stable")[: top_k or len(docs)]
-        return [RankedDocument(int(i), float(s[i]), docs[i]) for i in order]
+        check_top_k(top_k)
+        return rank_by_scores(self.scores([(query, d) for d in docs], batch_size=batch_size), docs, top_k)
 
     def __repr__(self) -> str:
         head = "regression" if self.is_regression else f"labels={self.labels}"
         return f"PairClassifier({self.model_name!r}, {head})"
-
-
-def _relevance(probs: np.ndarray) -> float:
-    """Binary: P(last label). Graded (n > 2): expected grade scaled to [0, 1], so 'very relevant'
-    outranks 'somewhat relevant' even when neither is the argmax."""
-    n = len(probs)
-    if n == 2:
-        return float(probs[1])
-    return float(np.dot(probs, np.arange(n)) / (n - 1))
 
 
 def _read_config(path: Path) -> PairClassifierConfig:
@@ -272,7 +283,7 @@ def _read_config(path: Path) -> PairClassifierConfig:
         raise InputError(f"{file}: cannot read simmatch config: {exc}") from exc
     return PairClassifierConfig(
         threshold=float(data.get("threshold", 0.5)),
-        threshold_labels=tuple(data.get("threshold_labels", ("0", "1"))),  # type: ignore[arg-type]
+        threshold_labels=tuple(data.get("threshold_labels", THRESHOLD_LABELS)),  # type: ignore[arg-type]
         max_length=int(data.get("max_length", 512)),
         extra=dict(data.get("extra", {})),
     )

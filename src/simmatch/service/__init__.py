@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 _LAZY = {
     "create_app": "simmatch.service.app",
-    "LoadedModels": "simmatch.service.app",
+    "Engine": "simmatch.service.engine",
+    "LoadedModels": "simmatch.service.engine",
     "ServiceSettings": "simmatch.service.settings",
     "LimitSettings": "simmatch.service.settings",
     "BatchingSettings": "simmatch.service.settings",
@@ -23,12 +24,14 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from simmatch.service.app import LoadedModels, create_app
+    from simmatch.service.app import create_app
+    from simmatch.service.engine import Engine, LoadedModels
     from simmatch.service.server import serve, serve_main, settings_from_args
     from simmatch.service.settings import BatchingSettings, LimitSettings, ServiceSettings
 
 __all__ = [
     "BatchingSettings",
+    "Engine",
     "LimitSettings",
     "LoadedModels",
     "ServiceSettings",

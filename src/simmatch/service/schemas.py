@@ -4,11 +4,23 @@ text) are checked in the endpoints, so the messages can name the setting."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import inspect
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-InputType = Literal["query", "passage"]
+from simmatch.index import Index
+from simmatch.index.index import MODES
+from simmatch.models.embedder import Kind
+from simmatch.service.engine import Method
+
+# The library's vocabulary, declared there once: prompt kinds, search modes and the default mode.
+InputType = Kind
+if TYPE_CHECKING:
+    SearchMode = str
+else:
+    SearchMode = Literal[MODES]  # the library's tuple as a Literal, so OpenAPI lists the modes
+DEFAULT_SEARCH_MODE: str = inspect.signature(Index.search).parameters["mode"].default
 
 
 class _Request(BaseModel):
@@ -91,9 +103,7 @@ class PairScore(BaseModel):
 
 class SimilarityResponse(BaseModel):
     model: str
-    method: Literal["cross-encoder", "cosine"] = Field(
-        description="'cross-encoder' when one is loaded, else 'cosine' between embeddings"
-    )
+    method: Method = Field(description="'cross-encoder' when one is loaded, else 'cosine' between embeddings")
     labels: list[str] | None = Field(description="the cross-encoder's labels; null for cosine")
     data: list[PairScore]
 
@@ -154,7 +164,7 @@ class RerankResult(BaseModel):
 
 class RerankResponse(BaseModel):
     model: str
-    method: Literal["cross-encoder", "cosine"]
+    method: Method
     results: list[RerankResult]
 
 
@@ -162,8 +172,8 @@ class RerankResponse(BaseModel):
 class SearchRequest(_Request):
     query: str
     top_k: int = Field(default=10, ge=1)
-    mode: Literal["dense", "bm25", "hybrid"] = Field(
-        default="dense", description="dense vectors, BM25, or their reciprocal-rank fusion"
+    mode: SearchMode = Field(
+        default=DEFAULT_SEARCH_MODE, description="dense vectors, BM25, or their reciprocal-rank fusion"
     )
     rerank: bool = Field(default=False, description="rerank the candidates with the loaded cross-encoder")
     rerank_top_k: int = Field(default=50, ge=1, description="first-stage candidates the reranker rescores")

@@ -12,90 +12,35 @@ from typing import Any
 
 import numpy as np
 
-from simmatch.models.pair_classifier import PairPrediction
+from simmatch.errors import InputError
+from simmatch.models.embedder import Embedder, LongTextPolicy
+from simmatch.models.pair_classifier import PairClassifier, PairClassifierConfig
 
 
-class EncoderView:
-    """``Embedder.encode`` on top of a live ``SentenceTransformer`` (its prompts, its tokenizer)."""
-
-    def __init__(self, st_model: Any, batch_size: int = 64) -> None:
-        self.st_model = st_model
-        self.batch_size = batch_size
-        self.prompts = {k: v for k, v in (st_model.prompts or {}).items() if v}
-
-    def prompt_for(self, kind: str | None) -> str:
-        if kind is None:
-            return ""
-        if kind == "passage":
-            for name in ("passage", "document", "doc"):
-                if name in self.prompts:
-                    return self.prompts[name]
-            return ""
-        return self.prompts.get(kind, "")
-
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        batch_size: int | None = None,
-        normalize: bool = True,
-        kind: str | None = "query",
-    ) -> np.ndarray:
-        was_training = self.st_model.training
-        try:
-            vectors = self.st_model.encode(
-                list(texts),
-                batch_size=batch_size or self.batch_size,
-                prompt=self.prompt_for(kind),
-                normalize_embeddings=normalize,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        finally:
-            self.st_model.train(was_training)
-        return np.asarray(vectors, dtype=np.float32)
+def encoder_view(
+    st_model: Any, *, max_seq_length: int | None = None, long_text: LongTextPolicy = "window"
+) -> Embedder:
+    """An ``Embedder`` on a live ``SentenceTransformer``: dev data and mined negatives go through
+    the text path users get (simmatch's tokenization without stripping, long-text windows,
+    length-sorted batches). ``max_seq_length``: the window users will get, when training runs
+    with a shorter one."""
+    return Embedder.from_sentence_transformer(
+        st_model, max_seq_length=max_seq_length, long_text=long_text, name="training"
+    )
 
 
-class PairClassifierView:
-    """``PairClassifier.predict`` on top of a live sentence-transformers ``CrossEncoder``, with the
-    same reading of the head: softmax over ``labels`` (score = P(last) for two labels, expected
-    grade / (n-1) for more) or, for one output, ``sigmoid(logit)`` thresholded at 0.5."""
-
-    def __init__(self, cross_encoder: Any, labels: Sequence[str] | None, batch_size: int = 64) -> None:
-        self.model = cross_encoder
-        self.labels = list(labels) if labels is not None else None
-        self.batch_size = batch_size
-
-    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        from torch import nn
-
-        was_training = self.model.training
-        try:
-            out = self.model.predict(
-                [tuple(p) for p in pairs],
-                batch_size=self.batch_size,
-                activation_fn=nn.Identity(),
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        finally:
-            self.model.train(was_training)
-        out = np.asarray(out, dtype=np.float32)
-        return out.reshape(len(pairs), -1)
-
-    def predict(self, pairs: Sequence[tuple[str, str]], **_: Any) -> list[PairPrediction]:
-        logits = self.logits(pairs)
-        if self.labels is None:
-            scores = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-            return [PairPrediction("1" if s >= 0.5 else "0", {}, float(s)) for s in scores]
-        z = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        n = probs.shape[1]
-        grades = probs[:, 1] if n == 2 else probs @ np.arange(n) / (n - 1)
-        return [
-            PairPrediction(self.labels[int(row.argmax())], dict(zip(self.labels, map(float, row))), float(g))
-            for row, g in zip(probs, grades)
-        ]
+def pair_classifier_view(
+    cross_encoder: Any,
+    *,
+    threshold: float = PairClassifierConfig.threshold,
+    threshold_labels: Sequence[str] = PairClassifierConfig.threshold_labels,
+) -> PairClassifier:
+    """A ``PairClassifier`` on a live sentence-transformers ``CrossEncoder``: the same
+    tokenization, truncation and reading of the head (``predictions_from_logits``, with the
+    given threshold and threshold labels for a regression head) as the saved model gives."""
+    return PairClassifier.from_cross_encoder(
+        cross_encoder, threshold=threshold, threshold_labels=threshold_labels, name="training"
+    )
 
 
 class MeanOfEvaluators:
@@ -106,8 +51,6 @@ class MeanOfEvaluators:
     def __init__(self, evaluators: dict[str, Any]) -> None:
         primaries = {e.primary_metric for e in evaluators.values()}
         if len(primaries) != 1:
-            from simmatch.errors import InputError
-
             raise InputError(f"dev sets must share a primary metric to be averaged, got {sorted(primaries)}")
         self.evaluators = evaluators
         self.primary_metric = f"mean_{primaries.pop()}"

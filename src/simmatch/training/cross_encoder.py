@@ -187,7 +187,7 @@ def train_cross_encoder(
     """
     from simmatch.evaluation import PairClassificationEvaluator
     from simmatch.losses import build_loss, get_loss_spec
-    from simmatch.training._views import PairClassifierView, make_st_evaluator
+    from simmatch.training._views import make_st_evaluator, pair_classifier_view
 
     if not isinstance(train, PairDataset):
         raise InputError(f"train must be a PairDataset, got {type(train).__name__}")
@@ -223,7 +223,7 @@ def train_cross_encoder(
             _check_labels(dev, labels)
         evaluator = make_st_evaluator(
             PairClassificationEvaluator(dev, batch_size=config.eval_batch_size),
-            lambda m: PairClassifierView(m, labels, batch_size=config.eval_batch_size),
+            pair_classifier_view,
         )
 
     def save_final(out: Path) -> None:

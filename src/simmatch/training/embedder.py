@@ -91,10 +91,9 @@ def _retrieval_dataset(examples: Sequence[RetrievalExample], num_negatives: int)
 
 def _prompts(st_model: Any, columns: Sequence[str], kinds: Mapping[str, str]) -> dict[str, str]:
     """Per-column prompts (e5: "query: " / "passage: "), from the model's own prompt table."""
-    from simmatch.training._views import EncoderView
+    from simmatch.models.embedder import prompt_for
 
-    view = EncoderView(st_model)
-    prompts = {c: view.prompt_for(kinds[c]) for c in columns if c in kinds}
+    prompts = {c: prompt_for(st_model.prompts or {}, kinds[c]) for c in columns if c in kinds}
     return {c: p for c, p in prompts.items() if p}
 
 
@@ -208,14 +207,14 @@ def train_embedder(
             base_model, stage1_data, config=stage1_config, **common, record={"hard_negatives": "bm25"}
         )
         stage2_resume = None  # stage 2 starts afresh from a freshly trained stage 1
-    from simmatch.training._views import EncoderView
+    from simmatch.training._views import encoder_view
 
     stage1_model = load_sentence_transformer(stage1.output_dir, device=config.device)
     stage2_data = mine_hard_negatives(
         examples,
         pool,
         method="dense",
-        model=EncoderView(stage1_model, config.eval_batch_size),
+        model=encoder_view(stage1_model),  # type: ignore[arg-type]  # kind: the Kind literal vs str
         query_kind=query_kind,
         passage_kind=passage_kind,
         **mining,
@@ -277,7 +276,7 @@ def _train_once(
 ) -> TrainingResult:
     from simmatch.evaluation import EmbeddingSimilarityEvaluator
     from simmatch.losses import build_loss, get_loss_spec
-    from simmatch.training._views import EncoderView, MeanOfEvaluators, make_st_evaluator
+    from simmatch.training._views import MeanOfEvaluators, encoder_view, make_st_evaluator
 
     spec = get_loss_spec(loss, "embedder")
     seed_everything(config.seed)
@@ -316,7 +315,7 @@ def _train_once(
             for name, d in sets.items()
         }
         scorer: Any = scorers[""] if "" in scorers else MeanOfEvaluators(scorers)
-        evaluator = make_st_evaluator(scorer, lambda m: EncoderView(m, config.eval_batch_size))
+        evaluator = make_st_evaluator(scorer, lambda m: encoder_view(m, max_seq_length=saved_length))
         dev_info = [{"name": d.name, "size": len(d)} for d in sets.values()]
 
     def save_final(out: Path) -> None:
