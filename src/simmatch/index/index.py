@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from simmatch._fs import FileLock
 from simmatch.errors import InputError
 from simmatch.index.derived import DerivedState
 from simmatch.index.fusion import RRF_K, reciprocal_rank_fusion
 from simmatch.index.lexical import LexicalIndex
-from simmatch.index.lock import FileLock
 from simmatch.index.store import Store
 from simmatch.index.tokenize import TOKENIZERS, get_tokenizer
 from simmatch.index.types import (

@@ -12,13 +12,11 @@ loads in tens of milliseconds; a saved BM25 is used only when its generation equ
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from simmatch._fs import fsync_dir
+from simmatch._fs import atomic_directory
 
 ROW_IDS_FILE = "row_ids.npy"
 
@@ -60,20 +58,9 @@ class LexicalIndex:
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
 
     def save(self, directory: Path) -> None:
-        """Write into a temp directory, then rename it to ``directory`` (atomic on POSIX)."""
-        tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        """Write the directory atomically (``simmatch._fs.atomic_directory``); if another process
+        saved the same generation meanwhile, its copy is kept."""
+        with atomic_directory(directory) as tmp:
             if self.retriever is not None:
                 self.retriever.save(str(tmp), show_progress=False)
             np.save(tmp / ROW_IDS_FILE, self.row_ids)
-            for file in tmp.iterdir():
-                with open(file, "rb") as handle:
-                    os.fsync(handle.fileno())
-            if directory.exists():  # another process saved the same generation meanwhile
-                return
-            os.rename(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        fsync_dir(directory.parent)

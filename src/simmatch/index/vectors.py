@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simmatch._fs import fsync_dir, fsync_file
+from simmatch._fs import atomic_file
 from simmatch.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -261,14 +260,8 @@ class VectorIndex:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write atomically: temp file in the same directory, fsync, ``os.replace``."""
+        """Write atomically (``simmatch._fs.atomic_file``)."""
         faiss = _faiss()
 
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_file(path) as tmp:
             faiss.write_index(self.index, str(tmp))
-            fsync_file(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(path.parent)
