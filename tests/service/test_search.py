@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from simmatch.index import DEFAULT_MODE
 from simmatch.service import LoadedModels, ServiceSettings, create_app
 
 from .conftest import running
@@ -59,7 +60,7 @@ def test_search_equals_index_search(served, cross3, options):
         assert (got["text"], got["metadata"]) == (exp.text, exp.metadata)
         assert got["score"] == pytest.approx(exp.score, abs=1e-5)
         assert got["scores"] == pytest.approx(exp.scores, abs=1e-5)
-    assert r.json()["mode"] == options.get("mode", "dense")
+    assert r.json()["mode"] == options.get("mode", DEFAULT_MODE)
 
 
 def test_search_errors(served):

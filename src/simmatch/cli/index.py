@@ -12,18 +12,12 @@ from simmatch.cli._common import positive_int
 from simmatch.cli._io import write_jsonl
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
+CREATE_OPTIONS = ("metric", "ann", "ann_threshold", "tokenizer")  # IndexConfig fields with a flag
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from simmatch import index as lib
     from simmatch.index.cli import FILE_FORMATS
-    from simmatch.index.options import (
-        DEFAULT_MODE,
-        DEFAULT_RERANK_FUSION,
-        DEFAULT_RERANK_TOP_K,
-        DEFAULT_TOP_K,
-        INDEX_DEFAULTS,
-        MODES,
-        RERANK_FUSIONS,
-    )
     from simmatch.index.tokenize import TOKENIZERS
     from simmatch.index.vectors import ANN_CHOICES, METRICS
 
@@ -35,15 +29,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument(
         "--model", "-m", default=DEFAULT_EMBEDDER, help=f"embedding model (default {DEFAULT_EMBEDDER})"
     )
-    c.add_argument("--metric", choices=METRICS, default=INDEX_DEFAULTS.metric)
+    c.add_argument("--metric", choices=METRICS, default=lib.INDEX_DEFAULTS.metric)
     c.add_argument(
         "--ann",
         choices=ANN_CHOICES,
-        default=INDEX_DEFAULTS.ann,
+        default=lib.INDEX_DEFAULTS.ann,
         help="vector index: exact (flat) below --ann-threshold, HNSW above (auto)",
     )
-    c.add_argument("--ann-threshold", type=positive_int, default=INDEX_DEFAULTS.ann_threshold)
-    c.add_argument("--tokenizer", choices=TOKENIZERS, default=INDEX_DEFAULTS.tokenizer, help="BM25 tokenizer")
+    c.add_argument("--ann-threshold", type=positive_int, default=lib.INDEX_DEFAULTS.ann_threshold)
+    c.add_argument(
+        "--tokenizer", choices=TOKENIZERS, default=lib.INDEX_DEFAULTS.tokenizer, help="BM25 tokenizer"
+    )
     c.set_defaults(func=_create)
 
     a = isub.add_parser(
@@ -63,16 +59,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = isub.add_parser("search", help="search: dense, bm25 or hybrid, optionally reranked")
     s.add_argument("path")
     s.add_argument("query")
-    s.add_argument("--top-k", "-k", type=positive_int, default=DEFAULT_TOP_K)
-    s.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help=f"(default {DEFAULT_MODE})")
+    s.add_argument("--top-k", "-k", type=positive_int, default=lib.DEFAULT_TOP_K)
+    s.add_argument(
+        "--mode", choices=lib.MODES, default=lib.DEFAULT_MODE, help=f"(default {lib.DEFAULT_MODE})"
+    )
     s.add_argument(
         "--rerank", metavar="MODEL", help="cross-encoder (PairClassifier) directory to rerank with"
     )
-    s.add_argument("--rerank-top-k", type=positive_int, default=DEFAULT_RERANK_TOP_K)
+    s.add_argument("--rerank-top-k", type=positive_int, default=lib.DEFAULT_RERANK_TOP_K)
     s.add_argument(
         "--rerank-fusion",
-        choices=RERANK_FUSIONS,
-        default=DEFAULT_RERANK_FUSION,
+        choices=lib.RERANK_FUSIONS,
+        default=lib.DEFAULT_RERANK_FUSION,
         help="order the reranked head by the reranker's score (replace) or by RRF with the first stage",
     )
     s.add_argument(
@@ -103,9 +101,7 @@ def _create(args: argparse.Namespace) -> int:
     from simmatch.index import ops
     from simmatch.index.options import IndexConfig
 
-    config = IndexConfig(
-        metric=args.metric, ann=args.ann, ann_threshold=args.ann_threshold, tokenizer=args.tokenizer
-    )
+    config = IndexConfig(**{name: getattr(args, name) for name in CREATE_OPTIONS})
     _print(ops.create(args.path, args.model, config))
     return 0
 

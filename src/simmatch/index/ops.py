@@ -8,36 +8,19 @@ BM25 search, ``delete`` and ``info`` never load a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from simmatch.index.cli import read_documents
 from simmatch.index.index import Index
-from simmatch.index.options import (
-    DEFAULT_MODE,
-    DEFAULT_RERANK_FUSION,
-    DEFAULT_RERANK_TOP_K,
-    DEFAULT_TOP_K,
-    INDEX_DEFAULTS,
-    IndexConfig,
-)
+from simmatch.index.options import DEFAULT_MODE, INDEX_DEFAULTS, IndexConfig
 from simmatch.index.types import SearchHit, coerce_document
 
 
 def create(path: str | Path, model: str, config: IndexConfig = INDEX_DEFAULTS) -> dict[str, Any]:
     """Create an empty index at ``path`` for embedding model ``model``; returns its ``info``."""
-    with Index.create(
-        path,
-        model,
-        metric=config.metric,
-        ann=config.ann,
-        ann_threshold=config.ann_threshold,
-        tokenizer=config.tokenizer,
-        ann_params=config.ann_params,
-        passage_kind=config.passage_kind,
-        query_kind=config.query_kind,
-    ) as index:
+    with Index.create(path, model, **config.as_kwargs()) as index:
         return index.info()
 
 
@@ -75,30 +58,15 @@ def hit_dicts(hits: Sequence[SearchHit]) -> list[dict[str, Any]]:
 
 
 def search(
-    path: str | Path,
-    query: str | Sequence[str],
-    *,
-    top_k: int = DEFAULT_TOP_K,
-    mode: str = DEFAULT_MODE,
-    rerank: Any | None = None,
-    rerank_top_k: int = DEFAULT_RERANK_TOP_K,
-    filter: Mapping[str, Any] | None = None,
-    rerank_fusion: str = DEFAULT_RERANK_FUSION,
+    path: str | Path, query: str | Sequence[str], *, mode: str = DEFAULT_MODE, **options: Any
 ) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
-    """``Index.search`` on the index at ``path``: a single query gives a list of hit dicts
+    """``Index.search`` on the index at ``path`` (``options``: its ``top_k``, ``rerank``,
+    ``rerank_top_k``, ``filter``, ``rerank_fusion``): a single query gives a list of hit dicts
     (``rank``, ``id``, ``text``, ``metadata``, ``score``, ``scores``), a list of queries one such
     list per query. ``rerank``: a cross-encoder (``PairClassifier``) or its directory."""
     queries = [query] if isinstance(query, str) else list(query)
     with Index.open(path, load_encoder=mode in ("dense", "hybrid")) as index:
-        results = index.search_batch(
-            queries,
-            top_k=top_k,
-            mode=mode,
-            rerank=rerank,
-            rerank_top_k=rerank_top_k,
-            filter=filter,
-            rerank_fusion=rerank_fusion,
-        )
+        results = index.search_batch(queries, mode=mode, **options)
     as_dicts = [hit_dicts(hits) for hits in results]
     return as_dicts[0] if isinstance(query, str) else as_dicts
 

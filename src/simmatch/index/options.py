@@ -86,6 +86,10 @@ class IndexConfig:
         """Whether vectors are L2-normalized (``metric="cosine"``)."""
         return self.metric == "cosine"
 
+    def as_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``Index.create`` that give this config."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def record(self, model_name: str, dim: int, fingerprint: np.ndarray) -> dict[str, Any]:
         """The settings stored in a new index (with the encoder's identity and fingerprint)."""
         return {

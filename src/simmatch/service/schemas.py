@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from simmatch.index.options import DEFAULT_MODE, Mode
+
 InputType = Literal["query", "passage"]
 
 
@@ -162,8 +164,8 @@ class RerankResponse(BaseModel):
 class SearchRequest(_Request):
     query: str
     top_k: int = Field(default=10, ge=1)
-    mode: Literal["dense", "bm25", "hybrid"] = Field(
-        default="dense", description="dense vectors, BM25, or their reciprocal-rank fusion"
+    mode: Mode = Field(
+        default=DEFAULT_MODE, description="dense vectors, BM25, or their reciprocal-rank fusion"
     )
     rerank: bool = Field(default=False, description="rerank the candidates with the loaded cross-encoder")
     rerank_top_k: int = Field(default=50, ge=1, description="first-stage candidates the reranker rescores")
