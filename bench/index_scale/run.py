@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import ROOT, load_average, machine
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -272,10 +273,11 @@ def jobs_for(data: str, args: argparse.Namespace, nlist: int) -> list[dict[str, 
 
 
 def write(report: dict[str, Any], out: Path) -> None:
+    from simmatch._fs import atomic_file
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out)
+    with atomic_file(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "faiss": faiss.__version__,
-        "load_average_at_start": os.getloadavg(),
+        "host": machine(("faiss-cpu", "numpy")),
+        "load_average_at_start": load_average(),
         "rows": [],
     }
     print("| data | index | setting | build s | RSS delta MB | p50 ms | p99 ms | QPS | recall@10 |")
@@ -312,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             with spawn.Pool(1) as pool:  # a fresh process per index: clean RSS, memory returned after
                 report["rows"].extend(pool.apply(run_config, (job, truth)))
             write(report, args.out)  # after every index, so a long run that is stopped keeps its rows
-    report["load_average_at_end"] = os.getloadavg()
+    report["load_average_at_end"] = load_average()
     write(report, args.out)
     print(f"wrote {args.out}")
     return 0

@@ -35,8 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = ROOT / ".." / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import DATA_ROOT, ROOT, machine
+
 MODES = ("bm25", "dense", "hybrid", "hybrid+rerank", "hybrid+rerank-rrf")
 
 
@@ -315,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpus_limit": args.corpus_limit,
         "platform": platform.platform(),
         "machine": f"{os.cpu_count()} CPU cores, torch threads {_torch_threads()}",
+        "host": machine(),
         "notes": notes,
         "tasks": {},
     }

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import secrets
 import socket
 import subprocess
@@ -36,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = ROOT / ".." / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import DATA_ROOT, ROOT, load_average, machine
+
 ENDPOINTS = ("embeddings", "similarity")
 MAX_BATCH = 64  # the service default (BatchingSettings.max_batch_size)
 
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     api_key = secrets.token_urlsafe(16)
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-    load_start = os.getloadavg()
+    load_start = load_average()
     print(f"starting the service on {base} with {args.model} ...", flush=True)
     proc = start_server(args, port, api_key)
     results: dict[str, Any] = {}
@@ -350,13 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         "slice_s": args.slice,
         "torch_threads": args.torch_threads or "default",
         "data": "lcqmc/test.tsv (file order)",
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "loadavg_start": [round(x, 2) for x in load_start],
-            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": {**machine(), "loadavg_start": load_start, "loadavg_end": load_average()},
         "service_minus_library_max_abs": max_diff,
         "rss_mib": {
             "start": round(rss_start, 1),
@@ -397,7 +391,7 @@ def print_table(report: dict[str, Any]) -> None:
     m = report["machine"]
     print(
         f"load average: {m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end "
-        f"({m['cpus']} CPUs)"
+        f"({m['cpus_online']} CPUs)"
     )
 
 

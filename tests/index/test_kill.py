@@ -52,7 +52,7 @@ def test_sigkill_mid_add(tmp_path, caplog, where, hang_batch):
             other.add([{"id": "x", "text": "y"}], show_progress=False)
         with Index.open(path, encoder, read_only=True) as reader:
             assert len(reader) == 1 + committed
-            assert len(reader.search("document", top_k=100)) == 1 + committed
+            assert len(reader.search("document", top_k=100, mode="dense")) == 1 + committed
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -63,19 +63,19 @@ def test_sigkill_mid_add(tmp_path, caplog, where, hang_batch):
     with caplog.at_level(logging.INFO, logger="simmatch.index"), Index.open(path, encoder) as index:
         expected = {"seed"} | {f"doc-{i}" for i in range(committed)}
         assert len(index) == len(expected)
-        hits = index.search("document number", top_k=100)
+        hits = index.search("document number", top_k=100, mode="dense")
         assert {h.id for h in hits} == expected  # FAISS repaired to exactly the committed rows
         assert {h.id for h in index.search("document", mode="bm25", top_k=100)} == expected
         for i in range(committed):  # every committed document complete, nothing half-written
             doc = index.get(f"doc-{i}")
             assert doc.text == f"document number {i} about topic {i % 7}" and doc.metadata == {}
         assert index.get(f"doc-{committed}") is None
-        assert index.search("document number 5 about topic 5", top_k=1)[0].id == (
+        assert index.search("document number 5 about topic 5", top_k=1, mode="dense")[0].id == (
             "doc-5" if committed > 5 else hits[0].id
         )
         # The index is writable again (the dead writer's flock went away with it).
         index.add([{"id": "after", "text": "written after the crash"}], show_progress=False)
-        assert index.search("written after the crash", top_k=1)[0].id == "after"
+        assert index.search("written after the crash", top_k=1, mode="dense")[0].id == "after"
     assert any("stale" in r.message or "no saved FAISS index" in r.message for r in caplog.records)
     leftovers = [p.name for p in path.iterdir() if ".tmp-" in p.name]
     assert leftovers == []  # the killed writer's temp file was cleaned up by the next save

@@ -164,9 +164,9 @@ def test_stale_faiss_file_is_repaired(filled, encoder, caplog):
         old.unlink()
     (filled.path / "vectors-g000000000001.faiss").write_bytes(stale)  # generation 1, db is at 3
     with caplog.at_level(logging.INFO, logger="simmatch.index"), Index.open(filled.path, encoder) as index:
-        ids = [h.id for h in index.search("x", top_k=50)]
+        ids = [h.id for h in index.search("x", top_k=50, mode="dense")]
         assert sorted(ids) == sorted({d["id"] for d in CORPUS} - {"zh-1"} | {"late"})
-        assert index.search("a late document about pandas", top_k=1)[0].id == "late"
+        assert index.search("a late document about pandas", top_k=1, mode="dense")[0].id == "late"
     messages = [r.message for r in caplog.records]
     assert any(
         "generation 1 is stale (database at generation 3)" in m and "+1 vectors, -1" in m for m in messages
@@ -193,24 +193,27 @@ def test_ann_index_above_threshold_matches_flat(tmp_path, encoder, ann):
         kind = "hnsw" if ann == "auto" else ann
         assert approx.info()["vectors"]["kind"] == kind and flat.info()["vectors"]["kind"] == "flat"
         for query in QUERIES:
-            assert approx.search(query, top_k=1)[0].id == flat.search(query, top_k=1)[0].id
+            assert (
+                approx.search(query, top_k=1, mode="dense")[0].id
+                == flat.search(query, top_k=1, mode="dense")[0].id
+            )
         # Deleting (HNSW: tombstones) keeps deleted documents out of results.
-        top = flat.search("北京天气怎么样", top_k=1)[0].id
+        top = flat.search("北京天气怎么样", top_k=1, mode="dense")[0].id
         assert top == "zh-3"
         approx.delete([top])
         assert approx.info()["vectors"]["tombstones"] == (1 if kind == "hnsw" else 0)
-        assert top not in [h.id for h in approx.search("北京天气怎么样", top_k=20)]
+        assert top not in [h.id for h in approx.search("北京天气怎么样", top_k=20, mode="dense")]
         # A selective filter (<= exact_filter_limit documents) is scored exactly ...
-        assert [h.id for h in approx.search("weather", filter={"topic": "weather"})] == ["en-3"]
-        assert len(approx.search("weather", top_k=5, filter={"lang": "zh"})) == 4
+        assert [h.id for h in approx.search("weather", filter={"topic": "weather"}, mode="dense")] == ["en-3"]
+        assert len(approx.search("weather", top_k=5, filter={"lang": "zh"}, mode="dense")) == 4
         # ... a broad one goes through the ANN index restricted to the allowed ids.
         for query in QUERIES:
-            hits = approx.search(query, top_k=3, filter={"group": 1})
+            hits = approx.search(query, top_k=3, filter={"group": 1}, mode="dense")
             assert len(hits) == 3 and {h.metadata["group"] for h in hits} == {1}
-            assert hits[0].id == flat.search(query, top_k=1, filter={"group": 1})[0].id
+            assert hits[0].id == flat.search(query, top_k=1, filter={"group": 1}, mode="dense")[0].id
     with Index.open(tmp_path / ann, encoder) as reopened:
         assert reopened.info()["vectors"]["kind"] == kind
-        assert top not in [h.id for h in reopened.search("北京天气怎么样", top_k=20)]
+        assert top not in [h.id for h in reopened.search("北京天气怎么样", top_k=20, mode="dense")]
 
 
 def test_second_writer_refused_reader_allowed(filled, encoder):

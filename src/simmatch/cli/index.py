@@ -1,4 +1,7 @@
-"""``simmatch index create|add|delete|search|info``: a thin door onto ``simmatch.index.cli``."""
+"""``simmatch index create|add|delete|search|info``: a thin door onto ``simmatch.index.ops``.
+
+Choices and defaults come from the library (``simmatch.index.options``), so each is declared once.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ from simmatch.cli._common import positive_int
 from simmatch.cli._io import write_jsonl
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
+CREATE_OPTIONS = ("metric", "ann", "ann_threshold", "tokenizer")  # IndexConfig fields with a flag
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    # Choices come from the library so each setting is declared once.
+    # Choices and defaults come from the library so each setting is declared once.
+    from simmatch import index as lib
     from simmatch.data import DOCUMENT_FORMATS
-    from simmatch.index.index import MODES
     from simmatch.index.tokenize import TOKENIZERS
     from simmatch.index.vectors import ANN_CHOICES, METRICS
 
@@ -25,15 +30,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument(
         "--model", "-m", default=DEFAULT_EMBEDDER, help=f"embedding model (default {DEFAULT_EMBEDDER})"
     )
-    c.add_argument("--metric", choices=METRICS, default="cosine")
+    c.add_argument("--metric", choices=METRICS, default=lib.INDEX_DEFAULTS.metric)
     c.add_argument(
         "--ann",
         choices=ANN_CHOICES,
-        default="auto",
+        default=lib.INDEX_DEFAULTS.ann,
         help="vector index: exact (flat) below --ann-threshold, HNSW above (auto)",
     )
-    c.add_argument("--ann-threshold", type=positive_int, default=50_000)
-    c.add_argument("--tokenizer", choices=TOKENIZERS, default="auto", help="BM25 tokenizer")
+    c.add_argument("--ann-threshold", type=positive_int, default=lib.INDEX_DEFAULTS.ann_threshold)
+    c.add_argument(
+        "--tokenizer", choices=TOKENIZERS, default=lib.INDEX_DEFAULTS.tokenizer, help="BM25 tokenizer"
+    )
     c.set_defaults(func=_create)
 
     a = isub.add_parser(
@@ -53,10 +60,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = isub.add_parser("search", help="search: dense, bm25 or hybrid, optionally reranked")
     s.add_argument("path")
     s.add_argument("query")
-    s.add_argument("--top-k", "-k", type=positive_int, default=10)
-    s.add_argument("--mode", choices=MODES, default="hybrid")
-    s.add_argument("--rerank", metavar="DIR", help="cross-encoder (PairClassifier) directory to rerank with")
-    s.add_argument("--rerank-top-k", type=positive_int, default=50)
+    s.add_argument("--top-k", "-k", type=positive_int, default=lib.DEFAULT_TOP_K)
+    s.add_argument(
+        "--mode", choices=lib.MODES, default=lib.DEFAULT_MODE, help=f"(default {lib.DEFAULT_MODE})"
+    )
+    s.add_argument(
+        "--rerank", metavar="MODEL", help="cross-encoder (PairClassifier) directory to rerank with"
+    )
+    s.add_argument("--rerank-top-k", type=positive_int, default=lib.DEFAULT_RERANK_TOP_K)
+    s.add_argument(
+        "--rerank-fusion",
+        choices=lib.RERANK_FUSIONS,
+        default=lib.DEFAULT_RERANK_FUSION,
+        help="order the reranked head by the reranker's score (replace) or by RRF with the first stage",
+    )
     s.add_argument(
         "--filter", type=_json_object, help='metadata equality filter as JSON, e.g. \'{"lang": "zh"}\''
     )
@@ -82,45 +99,39 @@ def _print(obj: object) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from simmatch.index.cli import create_index
+    from simmatch.index import ops
+    from simmatch.index.options import IndexConfig
 
-    _print(
-        create_index(
-            args.path,
-            args.model,
-            metric=args.metric,
-            ann=args.ann,
-            ann_threshold=args.ann_threshold,
-            tokenizer=args.tokenizer,
-        )
-    )
+    config = IndexConfig(**{name: getattr(args, name) for name in CREATE_OPTIONS})
+    _print(ops.create(args.path, args.model, config))
     return 0
 
 
 def _add(args: argparse.Namespace) -> int:
-    from simmatch.index.cli import add_documents
+    from simmatch.index import ops
 
-    _print(add_documents(args.path, args.file, format=args.format, batch_size=args.batch_size))
+    _print(ops.add_file(args.path, args.file, format=args.format, batch_size=args.batch_size))
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from simmatch.index.cli import delete_documents
+    from simmatch.index import ops
 
-    _print(delete_documents(args.path, args.ids))
+    _print(ops.delete(args.path, args.ids))
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    from simmatch.index.cli import search_index
+    from simmatch.index import ops
 
-    hits = search_index(
+    hits = ops.search(
         args.path,
         args.query,
         top_k=args.top_k,
         mode=args.mode,
-        reranker=args.rerank,
+        rerank=args.rerank,
         rerank_top_k=args.rerank_top_k,
+        rerank_fusion=args.rerank_fusion,
         filter=args.filter,
     )
     write_jsonl(hits)  # type: ignore[arg-type]
@@ -128,7 +139,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from simmatch.index.cli import index_info
+    from simmatch.index import ops
 
-    _print(index_info(args.path))
+    _print(ops.info(args.path))
     return 0

@@ -210,23 +210,20 @@ def embedding_search(
     """An exact cosine search over ``corpus`` (id → text) with an ``Embedder``, as a ``search_fn``.
 
     The corpus is encoded once, here; the returned function encodes the queries and returns, per
-    query, up to ``top_k`` document ids, best first (a FAISS flat inner-product index).
+    query, up to ``top_k`` document ids, best first (``simmatch.index.vectors.exact_search``, the
+    exact search the index and hard-negative mining use).
     """
-    import faiss
+    from simmatch.index.vectors import exact_search
 
     if not corpus:
         raise InputError("corpus must not be empty")
     ids = list(corpus)
     vectors = _encode(model, [corpus[i] for i in ids], batch_size, passage_kind)
-    faiss.normalize_L2(vectors)
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
 
     def search(queries: list[str], top_k: int) -> list[list[str]]:
         q = _encode(model, list(queries), batch_size, query_kind)
-        faiss.normalize_L2(q)
-        _, found = index.search(q, min(top_k, len(ids)))
-        return [[ids[j] for j in row if j >= 0] for row in found]
+        _, found = exact_search(q, vectors, top_k, "cosine")
+        return [[ids[j] for j in row] for row in found]
 
     return search
 

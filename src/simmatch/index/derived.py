@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simmatch._fs import FileLock, remove
 from simmatch.index.lexical import LexicalIndex
-from simmatch.index.lock import FileLock
 from simmatch.index.store import Store
 from simmatch.index.vectors import AnnParams, VectorIndex, ivf_nlist
 
@@ -229,16 +228,9 @@ class DerivedState:
             for entry in self.path.iterdir():
                 match = pattern.match(entry.name)
                 if match and newest is not None and entry != newest[1]:
-                    self._remove(entry)
+                    remove(entry)
                 elif entry.name.startswith(".") and ".tmp-" in entry.name:
                     # Holding derived.lock, no other process is writing a temp file right now.
-                    self._remove(entry)
+                    remove(entry)
         finally:
             self._lock_file.release()
-
-    @staticmethod
-    def _remove(entry: Path) -> None:
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)

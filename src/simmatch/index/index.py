@@ -19,9 +19,6 @@ open finds a stale or missing FAISS file and repairs it, with a logged message.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as _dt
-import itertools
 import json
 import logging
 import threading
@@ -31,63 +28,34 @@ from typing import Any
 
 import numpy as np
 
+from simmatch._fs import FileLock
 from simmatch.errors import InputError
+from simmatch.index import encoders
 from simmatch.index.derived import DerivedState
-from simmatch.index.fusion import RRF_K, reciprocal_rank_fusion
-from simmatch.index.lexical import LexicalIndex
-from simmatch.index.lock import FileLock
-from simmatch.index.store import Store
-from simmatch.index.tokenize import TOKENIZERS, get_tokenizer
+from simmatch.index.fusion import RRF_K
+from simmatch.index.options import (
+    DEFAULT_MODE,
+    DEFAULT_RERANK_FUSION,
+    DEFAULT_RERANK_TOP_K,
+    DEFAULT_TOP_K,
+    INDEX_DEFAULTS,
+    IndexConfig,
+    positive_int,
+)
+from simmatch.index.search import FirstStage, SearchRequest
+from simmatch.index.store import Store, create_database, open_database
+from simmatch.index.tokenize import get_tokenizer
 from simmatch.index.types import (
     AddStats,
     Document,
     SearchHit,
-    check_filter,
-    coerce_document,
-    metadata_json,
 )
-from simmatch.index.vectors import (
-    ANN_CHOICES,
-    METRICS,
-    AnnParams,
-    exact_scores,
-)
+from simmatch.index.vectors import AnnParams
+from simmatch.index.writes import batches, latest_by_id, plan_batch
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-SQLITE_FILE = "documents.sqlite"
 WRITER_LOCK = "writer.lock"
-MODES = ("dense", "bm25", "hybrid")
-RERANK_FUSIONS = ("replace", "rrf")
-FUSION_CANDIDATES = 100  # each retriever's list length fed to RRF (at least the wanted depth)
-FINGERPRINT_TEXT = "simmatch index fingerprint: 语义匹配 semantic matching"
-FINGERPRINT_MIN_COSINE = 0.99
-
-# Per query: ``[(row_id, score, scores_dict)]``, best first.
-_Ranked = list[tuple[int, float, dict[str, float]]]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise InputError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-    return value
-
-
-def _encoder_identity(encoder: Any) -> tuple[str, int]:
-    for attribute in ("encode", "dim", "model_name"):
-        if not hasattr(encoder, attribute):
-            raise InputError(
-                f"encoder {type(encoder).__name__} has no .{attribute}; an encoder needs "
-                ".encode(texts, batch_size=, normalize=, kind=), .dim and .model_name"
-            )
-    return str(encoder.model_name), int(encoder.dim)
 
 
 def read_settings(path: str | Path) -> dict[str, Any]:
@@ -119,12 +87,12 @@ class Index:
         self._read_only = read_only
         self._dim = int(settings["dim"])
         self._metric = str(settings["metric"])
-        self._params = AnnParams.from_dict(settings["ann_params"])
         self._tokenize = get_tokenizer(settings["tokenizer"])
         self._lock = threading.RLock()  # the SQLite connection and the derived state
         self._write_lock = threading.Lock()  # one add/delete at a time in this object
         self._writer = FileLock(path / WRITER_LOCK)
         self._derived = DerivedState(path, store, settings, read_only)
+        self._first_stage = FirstStage(store, self._derived, self._tokenize, settings)
         self._closed = False
 
     # -- construction --------------------------------------------------------------------------
@@ -135,69 +103,43 @@ class Index:
         path: str | Path,
         encoder: Any,
         *,
-        metric: str = "cosine",
-        ann: str = "auto",
-        ann_threshold: int = 50_000,
-        tokenizer: str = "auto",
+        metric: str = INDEX_DEFAULTS.metric,
+        ann: str = INDEX_DEFAULTS.ann,
+        ann_threshold: int = INDEX_DEFAULTS.ann_threshold,
+        tokenizer: str = INDEX_DEFAULTS.tokenizer,
         ann_params: AnnParams | None = None,
-        passage_kind: str = "passage",
-        query_kind: str = "query",
+        passage_kind: str = INDEX_DEFAULTS.passage_kind,
+        query_kind: str = INDEX_DEFAULTS.query_kind,
     ) -> Index:
         """Create a new index in the empty (or absent) directory ``path``.
 
-        metric: ``"cosine"`` (vectors normalized, inner product), ``"ip"`` (raw inner product) or
-            ``"l2"`` (score = minus squared Euclidean distance).
-        ann: ``"flat"`` always searches exactly; ``"hnsw"`` / ``"ivf"`` switch to that ANN index
-            once the index holds ``ann_threshold`` documents (and back to flat below half of it);
-            ``"auto"`` = ``"hnsw"`` (no training step, incremental adds; see
-            ``docs/index_scale.md`` for recall and latency at 1M vectors).
-        tokenizer: BM25 tokenizer, see ``simmatch.index.tokenize``.
-        passage_kind / query_kind: the ``kind=`` passed to ``encoder.encode`` for documents and
-            queries (the e5 prompts).
+        encoder: an encoder object (e.g. an ``Embedder``), or a model name or directory, loaded
+            with ``Embedder``.
+        The settings are those of ``IndexConfig`` (``simmatch.index.options``), with its defaults.
         The encoder's ``model_name``, ``dim``, these settings and a fingerprint vector (the
         embedding of a fixed text) are recorded; ``Index.open`` refuses an encoder that differs.
         """
         path = Path(path)
-        _choice("metric", metric, METRICS)
-        _choice("ann", ann, ANN_CHOICES)
-        _choice("tokenizer", tokenizer, TOKENIZERS)
-        _positive_int("ann_threshold", ann_threshold)
-        if ann_params is None:
-            ann_params = AnnParams()
-        elif not isinstance(ann_params, AnnParams):
-            raise InputError(f"ann_params must be an AnnParams, got {type(ann_params).__name__}")
-        for name, kind in (("passage_kind", passage_kind), ("query_kind", query_kind)):
-            if not isinstance(kind, str):
-                raise InputError(f"{name} must be a string, got {kind!r}")
+        config = IndexConfig(
+            metric=metric,
+            ann=ann,
+            ann_threshold=ann_threshold,
+            tokenizer=tokenizer,
+            ann_params=AnnParams() if ann_params is None else ann_params,
+            passage_kind=passage_kind,
+            query_kind=query_kind,
+        )
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise InputError(f"{path} already exists and is not an empty directory; use Index.open")
-        model_name, dim = _encoder_identity(encoder)
-        normalize = metric == "cosine"
-        fingerprint = cls._fingerprint(encoder, normalize, passage_kind, dim)
+        encoder = encoders.as_encoder(encoder)
+        model_name, dim = encoders.encoder_identity(encoder)
+        fingerprint = encoders.fingerprint(encoder, config.normalize, config.passage_kind, dim)
         path.mkdir(parents=True, exist_ok=True)
         writer = FileLock(path / WRITER_LOCK)
         if not writer.try_acquire():
             raise InputError(f"{path} is being created by another process (pid {writer.holder()})")
-        store = Store(path / SQLITE_FILE, read_only=False, create=True)
-        settings: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "model_name": model_name,
-            "dim": dim,
-            "normalize": normalize,
-            "metric": metric,
-            "passage_kind": passage_kind,
-            "query_kind": query_kind,
-            "tokenizer": tokenizer,
-            "ann": ann,
-            "ann_threshold": ann_threshold,
-            "ann_params": dataclasses.asdict(ann_params),
-            "fingerprint": [round(float(x), 6) for x in fingerprint],
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "generation": 0,
-        }
-        with store.write_transaction():
-            store.put_settings(settings)
-        index = cls(path, store, settings, encoder, read_only=False)
+        store = create_database(path, config.record(model_name, dim, fingerprint))
+        index = cls(path, store, store.settings(), encoder, read_only=False)
         index._writer = writer
         return index
 
@@ -207,6 +149,7 @@ class Index:
         path: str | Path,
         encoder: Any | None = None,
         *,
+        load_encoder: bool = False,
         read_only: bool = False,
         normalize: bool | None = None,
         passage_kind: str | None = None,
@@ -215,67 +158,31 @@ class Index:
         """Open an existing index.
 
         encoder: needed for ``add`` and dense/hybrid search; ``None`` allows BM25 search, ``get``,
-            ``delete`` and ``info``. Refused (``InputError``) when its ``model_name``, ``dim`` or
+            ``delete`` and ``info``. An encoder object, or a model name or directory (loaded with
+            ``Embedder``). Refused (``InputError``) when its ``model_name``, ``dim`` or
             fingerprint embedding differs from the one the index was built with.
+        load_encoder: with no ``encoder``, load the model the index was built with (its recorded
+            ``model_name``) with ``Embedder``.
         read_only: open the database read-only; never takes the writer lock, never writes derived
             files (a stale FAISS/BM25 file is repaired in memory only).
         normalize / passage_kind / query_kind: when given, must equal the recorded settings.
         """
         path = Path(path)
-        database = path / SQLITE_FILE
-        if not database.is_file():
-            raise InputError(f"no index at {path} (missing {SQLITE_FILE}); create one with Index.create")
-        store = Store(database, read_only=read_only)
+        store, settings = open_database(path, read_only=read_only)
         try:
-            settings = store.settings()
-            version = settings.get("format_version")
-            if version != FORMAT_VERSION:
-                raise InputError(
-                    f"{database} has index format {version!r}; this simmatch reads format {FORMAT_VERSION}"
-                )
             expected = {"normalize": normalize, "passage_kind": passage_kind, "query_kind": query_kind}
             for key, value in expected.items():
                 if value is not None and value != settings[key]:
                     raise InputError(f"index at {path} was built with {key}={settings[key]!r}, not {value!r}")
+            if encoder is None and load_encoder:
+                encoder = settings["model_name"]
             if encoder is not None:
-                cls._check_encoder(path, settings, encoder)
+                encoder = encoders.as_encoder(encoder)
+                encoders.check_encoder(path, settings, encoder)
         except BaseException:
             store.close()
             raise
         return cls(path, store, settings, encoder, read_only=read_only)
-
-    @staticmethod
-    def _fingerprint(encoder: Any, normalize: bool, kind: str, dim: int) -> np.ndarray:
-        vector = np.asarray(
-            encoder.encode([FINGERPRINT_TEXT], batch_size=1, normalize=normalize, kind=kind),
-            dtype=np.float32,
-        )
-        if vector.shape != (1, dim):
-            raise InputError(f"encoder returned shape {vector.shape} for one text; expected (1, {dim})")
-        return vector[0]
-
-    @classmethod
-    def _check_encoder(cls, path: Path, settings: dict[str, Any], encoder: Any) -> None:
-        model_name, dim = _encoder_identity(encoder)
-        recorded = (
-            f"model {settings['model_name']!r} (dim {settings['dim']}, normalize={settings['normalize']},"
-            f" passage kind {settings['passage_kind']!r}, query kind {settings['query_kind']!r})"
-        )
-        if model_name != settings["model_name"] or dim != settings["dim"]:
-            raise InputError(
-                f"index at {path} was built with {recorded}; the given encoder is {model_name!r} "
-                f"(dim {dim}). Open it with that model, or build a new index."
-            )
-        stored = np.asarray(settings["fingerprint"], dtype=np.float32)
-        fresh = cls._fingerprint(encoder, settings["normalize"], settings["passage_kind"], dim)
-        denominator = float(np.linalg.norm(stored) * np.linalg.norm(fresh)) or 1.0
-        cosine = float(stored @ fresh) / denominator
-        if cosine < FINGERPRINT_MIN_COSINE:
-            raise InputError(
-                f"index at {path} was built with {recorded}; the given encoder has the same name but "
-                f"embeds differently (fingerprint cosine {cosine:.3f} < {FINGERPRINT_MIN_COSINE}), "
-                "e.g. different weights. Use the original model or build a new index."
-            )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -368,24 +275,16 @@ class Index:
         if self._encoder is None:
             raise InputError(
                 f"{what} needs an encoder: this index was opened without one; pass "
-                f"encoder=Embedder({self._settings['model_name']!r}) to Index.open"
+                f"encoder=Embedder({self._settings['model_name']!r}) (or load_encoder=True) to Index.open"
             )
         return self._encoder
 
     def _encode(self, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
         encoder = self._require_encoder("embedding texts")
-        vectors = np.asarray(
-            encoder.encode(texts, batch_size=batch_size, normalize=self._settings["normalize"], kind=kind),
-            dtype=np.float32,
+        normalize = self._settings["normalize"]
+        return encoders.encode(
+            encoder, texts, kind=kind, normalize=normalize, dim=self._dim, batch_size=batch_size
         )
-        if vectors.shape != (len(texts), self._dim):
-            raise InputError(
-                f"encoder returned shape {vectors.shape} for {len(texts)} texts; expected "
-                f"({len(texts)}, {self._dim})"
-            )
-        if not np.isfinite(vectors).all():
-            raise InputError("encoder returned non-finite values (NaN or inf)")
-        return vectors
 
     def add(
         self,
@@ -402,7 +301,7 @@ class Index:
         The FAISS file is brought up to date and saved once at the end (and the BM25 index too if
         it is in use), so add documents in large calls rather than one by one.
         """
-        _positive_int("batch_size", batch_size)
+        positive_int("batch_size", batch_size)
         if isinstance(docs, (str, bytes, Mapping, Document)):
             raise InputError("add() takes an iterable of documents; wrap a single document in a list")
         self._require_encoder("add")
@@ -416,77 +315,44 @@ class Index:
                 self._check_open()
                 self._acquire_writer()
             total = len(docs) if isinstance(docs, Sized) else None
-            added = updated = unchanged = encoded = 0
+            stats = AddStats()
             changed_any = False
             progress = tqdm(total=total, disable=not show_progress, desc="indexing", unit="doc")
             try:
-                iterator = iter(docs)
-                position = 0
-                while True:
-                    chunk = list(itertools.islice(iterator, batch_size))
-                    if not chunk:
-                        break
-                    batch = [coerce_document(item, position + i) for i, item in enumerate(chunk)]
-                    position += len(chunk)
-                    stats, changed = self._add_batch(batch, batch_size)
+                for batch in batches(docs, batch_size):
+                    batch_stats, changed = self._add_batch(batch, batch_size)
                     changed_any = changed_any or changed
-                    added += stats.added
-                    updated += stats.updated
-                    unchanged += stats.unchanged
-                    encoded += stats.encoded
-                    progress.update(len(chunk))
+                    stats += batch_stats
+                    progress.update(len(batch))
             finally:
                 progress.close()
                 if changed_any:
                     self._after_write()
-        return AddStats(added=added, updated=updated, unchanged=unchanged, encoded=encoded)
+        return stats
 
     def _add_batch(self, batch: list[Document], batch_size: int) -> tuple[AddStats, bool]:
-        latest: dict[str, Document] = {}
-        for doc in batch:
-            latest[doc.id] = doc
-        docs = list(latest.values())
+        docs = latest_by_id(batch)
         with self._lock:
             self._check_open()
             stored = self._store.existing([doc.id for doc in docs])
-        to_embed: list[Document] = []
-        replaced: list[str] = []
-        metadata_rows: list[tuple[str, str]] = []
-        unchanged = 0
-        metas = {doc.id: metadata_json(doc.metadata) for doc in docs}
-        for doc in docs:
-            meta = metas[doc.id]
-            if doc.id not in stored:
-                to_embed.append(doc)
-            elif stored[doc.id][1] != doc.text:
-                to_embed.append(doc)
-                replaced.append(doc.id)
-            elif stored[doc.id][2] != meta:
-                metadata_rows.append((meta, doc.id))
-            else:
-                unchanged += 1
+        plan = plan_batch(docs, stored)
         rows: list[tuple[str, str, str, str, bytes]] = []
-        if to_embed:
-            vectors = self._encode([d.text for d in to_embed], self._settings["passage_kind"], batch_size)
-            for doc, vector in zip(to_embed, vectors):
+        if plan.to_embed:
+            texts = [d.text for d in plan.to_embed]
+            vectors = self._encode(texts, self._settings["passage_kind"], batch_size)
+            for doc, vector in zip(plan.to_embed, vectors):
                 tokens = " ".join(self._tokenize(doc.text))
-                rows.append((doc.id, doc.text, metas[doc.id], tokens, vector.astype("<f4").tobytes()))
-        if rows or metadata_rows:
+                rows.append((doc.id, doc.text, plan.metadata[doc.id], tokens, vector.astype("<f4").tobytes()))
+        if rows or plan.metadata_rows:
             with self._lock, self._store.write_transaction():
-                if replaced:
+                if plan.replaced:
                     # A changed text gets a new row (and row id), so a row id names one vector forever.
-                    self._store.delete_ids(replaced)
+                    self._store.delete_ids(plan.replaced)
                 self._store.insert(rows)
-                self._store.update_metadata(metadata_rows)
+                self._store.update_metadata(plan.metadata_rows)
                 if rows:
                     self._store.bump_generation()
-        stats = AddStats(
-            added=len(to_embed) - len(replaced),
-            updated=len(replaced) + len(metadata_rows),
-            unchanged=unchanged,
-            encoded=len(to_embed),
-        )
-        return stats, bool(rows)
+        return plan.stats(), bool(rows)
 
     def delete(self, ids: str | Iterable[str]) -> int:
         """Delete documents by id (one transaction); returns how many existed. Unknown ids are
@@ -520,22 +386,24 @@ class Index:
     def search(
         self,
         query: str,
-        top_k: int = 10,
-        mode: str = "dense",
+        top_k: int = DEFAULT_TOP_K,
+        mode: str = DEFAULT_MODE,
         rerank: Any | None = None,
-        rerank_top_k: int = 50,
+        rerank_top_k: int = DEFAULT_RERANK_TOP_K,
         filter: Mapping[str, Any] | None = None,
-        rerank_fusion: str = "replace",
+        rerank_fusion: str = DEFAULT_RERANK_FUSION,
     ) -> list[SearchHit]:
         """Search the index; best first.
 
-        mode: ``"dense"`` (vector similarity), ``"bm25"`` (only documents sharing a token with
-            the query, so possibly fewer than ``top_k``), or ``"hybrid"`` (reciprocal-rank fusion,
-            k=60, of the top ``max(100, depth)`` dense and BM25 candidates).
-        rerank: an object with ``scores(pairs) -> array`` (higher = better), e.g. a
-            ``PairClassifier``; it rescores only the first stage's top ``rerank_top_k`` (a
-            cross-encoder costs a forward pass per pair). With ``top_k > rerank_top_k`` the
-            remaining hits follow in first-stage order, with their first-stage scores.
+        mode: ``"hybrid"`` (the default, ``DEFAULT_MODE``: reciprocal-rank fusion, k=60, of the
+            top ``max(100, depth)`` dense and BM25 candidates), ``"dense"`` (vector similarity)
+            or ``"bm25"`` (only documents sharing a token with the query, so possibly fewer than
+            ``top_k``).
+        rerank: a cross-encoder: an object with ``scores(pairs) -> array`` (higher = better), e.g.
+            a ``PairClassifier``, or its directory. It rescores only the first stage's top
+            ``rerank_top_k`` (a cross-encoder costs a forward pass per pair). With
+            ``top_k > rerank_top_k`` the remaining hits follow in first-stage order, with their
+            first-stage scores.
         rerank_fusion: ``"replace"`` orders the reranked head by the reranker's score alone;
             ``"rrf"`` by reciprocal-rank fusion (k=60) of its first-stage rank and its reranker
             rank, which keeps a weak or out-of-domain reranker from undoing a strong first stage.
@@ -559,202 +427,33 @@ class Index:
     def search_batch(
         self,
         queries: Sequence[str],
-        top_k: int = 10,
-        mode: str = "dense",
+        top_k: int = DEFAULT_TOP_K,
+        mode: str = DEFAULT_MODE,
         rerank: Any | None = None,
-        rerank_top_k: int = 50,
+        rerank_top_k: int = DEFAULT_RERANK_TOP_K,
         filter: Mapping[str, Any] | None = None,
         batch_size: int = 32,
-        rerank_fusion: str = "replace",
+        rerank_fusion: str = DEFAULT_RERANK_FUSION,
     ) -> list[list[SearchHit]]:
         """``search`` for many queries at once (queries encoded in batches of ``batch_size``)."""
-        if isinstance(queries, str) or not isinstance(queries, Sequence):
-            raise InputError("queries must be a list of strings")
-        for position, query in enumerate(queries):
-            if not isinstance(query, str) or not query.strip():
-                raise InputError(f"query {position} must be a non-empty string, got {query!r}")
-        _positive_int("top_k", top_k)
-        _positive_int("rerank_top_k", rerank_top_k)
-        _positive_int("batch_size", batch_size)
-        _choice("mode", mode, MODES)
-        _choice("rerank_fusion", rerank_fusion, RERANK_FUSIONS)
-        if rerank is not None and not callable(getattr(rerank, "scores", None)):
-            raise InputError(f"rerank must have a scores(pairs) method, got {type(rerank).__name__}")
-        conditions = check_filter(filter)
-        if not queries:
+        request = SearchRequest.check(
+            queries,
+            top_k=top_k,
+            mode=mode,
+            rerank=rerank,
+            rerank_top_k=rerank_top_k,
+            filter=filter,
+            batch_size=batch_size,
+            rerank_fusion=rerank_fusion,
+        )
+        if not request.queries:
             return []
-        depth = max(top_k, rerank_top_k) if rerank is not None else top_k
         query_vectors = None
-        if mode in ("dense", "hybrid"):
+        if request.needs_vectors:
             self._require_encoder(f"mode={mode!r}")
-            query_vectors = self._encode(list(queries), self._settings["query_kind"], batch_size)
+            query_vectors = self._encode(request.queries, self._settings["query_kind"], batch_size)
         with self._lock:
             self._check_open()
             with self._store.snapshot():
-                allowed = self._store.filter_row_ids(conditions) if conditions else None
-                if allowed is not None and not len(allowed):
-                    return [[] for _ in queries]
-                if query_vectors is None:  # mode == "bm25"
-                    ranked = self._bm25_only(queries, depth, allowed)
-                elif mode == "dense":
-                    ranked = self._dense_only(query_vectors, depth, allowed)
-                else:
-                    ranked = self._hybrid(queries, query_vectors, depth, allowed)
-                rows = self._store.rows({row_id for hits in ranked for row_id, _, _ in hits})
-        results = [
-            [
-                SearchHit(rows[row_id][0], rows[row_id][1], rows[row_id][2], score, scores)
-                for row_id, score, scores in hits
-                if row_id in rows
-            ]
-            for hits in ranked
-        ]
-        if rerank is not None:
-            results = self._rerank(rerank, queries, results, top_k, rerank_top_k, rerank_fusion)
-        return results
-
-    def _dense_lists(
-        self, query_vectors: np.ndarray, depth: int, allowed: np.ndarray | None
-    ) -> list[list[tuple[int, float]]]:
-        vectors = self._derived.sync_vectors()
-        if allowed is not None and vectors.kind != "flat" and len(allowed) <= self._params.exact_filter_limit:
-            # Exact scoring of the few allowed documents: ANN walks restricted to a small subset
-            # miss results (IVF probes may hold none of them).
-            scores = exact_scores(query_vectors, self._store.embeddings(allowed, self._dim), self._metric)
-            out = []
-            for row in scores:
-                order = np.argsort(-row, kind="stable")[:depth]
-                out.append([(int(allowed[i]), float(row[i])) for i in order])
-            return out
-        k = min(depth, len(allowed) if allowed is not None else vectors.n_live)
-        if k == 0:
-            return [[] for _ in query_vectors]
-        scores, ids = vectors.search(query_vectors, k, allowed)
-        return [
-            [(int(i), float(s)) for s, i in zip(score_row, id_row) if i >= 0]
-            for score_row, id_row in zip(scores, ids)
-        ]
-
-    def _bm25_scores(self, lexical: LexicalIndex, query: str, allowed: np.ndarray | None) -> np.ndarray:
-        scores = lexical.scores(self._tokenize(query))
-        if allowed is not None:
-            scores = np.where(np.isin(lexical.row_ids, allowed, assume_unique=True), scores, 0.0)
-        return scores
-
-    @staticmethod
-    def _bm25_top(lexical: LexicalIndex, scores: np.ndarray, depth: int) -> list[tuple[int, float]]:
-        """Documents with a positive score, best first (ties: lower row id first)."""
-        positive = np.flatnonzero(scores > 0)
-        if len(positive) > depth:
-            cutoff = np.partition(scores[positive], len(positive) - depth)[len(positive) - depth]
-            positive = positive[scores[positive] >= cutoff]
-        order = positive[np.lexsort((lexical.row_ids[positive], -scores[positive]))][:depth]
-        return [(int(lexical.row_ids[i]), float(scores[i])) for i in order]
-
-    def _dense_only(self, query_vectors: np.ndarray, depth: int, allowed: np.ndarray | None) -> list[_Ranked]:
-        lists = self._dense_lists(query_vectors, depth, allowed)
-        return [
-            [
-                (row_id, score, {"dense": score, "dense_rank": rank})
-                for rank, (row_id, score) in enumerate(hits, 1)
-            ]
-            for hits in lists
-        ]
-
-    def _bm25_only(self, queries: Sequence[str], depth: int, allowed: np.ndarray | None) -> list[_Ranked]:
-        lexical = self._derived.sync_bm25()
-        out = []
-        for query in queries:
-            hits = self._bm25_top(lexical, self._bm25_scores(lexical, query, allowed), depth)
-            out.append(
-                [
-                    (row_id, score, {"bm25": score, "bm25_rank": rank})
-                    for rank, (row_id, score) in enumerate(hits, 1)
-                ]
-            )
-        return out
-
-    def _hybrid(
-        self, queries: Sequence[str], query_vectors: np.ndarray, depth: int, allowed: np.ndarray | None
-    ) -> list[_Ranked]:
-        candidates = max(FUSION_CANDIDATES, depth)
-        dense_lists = self._dense_lists(query_vectors, candidates, allowed)
-        lexical = self._derived.sync_bm25()
-        out = []
-        for query, query_vector, dense in zip(queries, query_vectors, dense_lists):
-            bm25_all = self._bm25_scores(lexical, query, allowed)
-            bm25_list = self._bm25_top(lexical, bm25_all, candidates)
-            fused = reciprocal_rank_fusion([[r for r, _ in dense], [r for r, _ in bm25_list]])[:depth]
-            dense_score = dict(dense)
-            dense_rank = {r: rank for rank, (r, _) in enumerate(dense, 1)}
-            bm25_rank = {r: rank for rank, (r, _) in enumerate(bm25_list, 1)}
-            # Fill in the dense score of documents only BM25 found (from their stored vectors).
-            absent = np.array([r for r, _ in fused if r not in dense_score], dtype=np.int64)
-            if len(absent):
-                stored = self._store.embeddings(absent, self._dim)
-                extra = exact_scores(query_vector[None, :], stored, self._metric)[0]
-                dense_score.update(zip(absent.tolist(), extra.tolist()))
-            hits = []
-            for rank, (row_id, rrf) in enumerate(fused, 1):
-                scores: dict[str, float] = {
-                    "dense": float(dense_score[row_id]),
-                    "bm25": float(bm25_all[np.searchsorted(lexical.row_ids, row_id)]),
-                    "rrf": rrf,
-                    "fusion_rank": rank,
-                }
-                if row_id in dense_rank:
-                    scores["dense_rank"] = dense_rank[row_id]
-                if row_id in bm25_rank:
-                    scores["bm25_rank"] = bm25_rank[row_id]
-                hits.append((row_id, rrf, scores))
-            out.append(hits)
-        return out
-
-    @staticmethod
-    def _rerank(
-        reranker: Any,
-        queries: Sequence[str],
-        results: list[list[SearchHit]],
-        top_k: int,
-        rerank_top_k: int,
-        fusion: str = "replace",
-    ) -> list[list[SearchHit]]:
-        tails = [hits[rerank_top_k:top_k] for hits in results]
-        results = [hits[:rerank_top_k] for hits in results]
-        pairs = [(query, hit.text) for query, hits in zip(queries, results) for hit in hits]
-        if not pairs:
-            return [head + tail for head, tail in zip(results, tails)]
-        scores = np.asarray(reranker.scores(pairs), dtype=np.float64).reshape(-1)
-        if len(scores) != len(pairs):
-            raise InputError(f"reranker returned {len(scores)} scores for {len(pairs)} pairs")
-        reranked = []
-        offset = 0
-        for hits, tail in zip(results, tails):
-            own = scores[offset : offset + len(hits)]
-            offset += len(hits)
-            by_reranker = [int(i) for i in np.argsort(-own, kind="stable")]
-            if fusion == "rrf":
-                fused = reciprocal_rank_fusion([list(range(len(hits))), by_reranker])
-                order, final = [i for i, _ in fused], {i: value for i, value in fused}
-            else:
-                order, final = by_reranker, {i: float(own[i]) for i in by_reranker}
-            rerank_rank = {i: rank for rank, i in enumerate(by_reranker, 1)}
-            reranked.append(
-                [
-                    SearchHit(
-                        hits[i].id,
-                        hits[i].text,
-                        hits[i].metadata,
-                        final[i],
-                        {
-                            **hits[i].scores,
-                            "first_stage_rank": i + 1,
-                            "rerank": float(own[i]),
-                            "rerank_rank": rerank_rank[i],
-                        },
-                    )
-                    for i in order[:top_k]
-                ]
-                + tail
-            )
-        return reranked
+                results = self._first_stage.hits(request, query_vectors)
+        return request.finish(results)

@@ -12,13 +12,13 @@ loads in tens of milliseconds; a saved BM25 is used only when its generation equ
 
 from __future__ import annotations
 
-import os
-import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from simmatch._fs import fsync_dir
+from simmatch._fs import atomic_directory
+from simmatch.index.vectors import top_k
 
 ROW_IDS_FILE = "row_ids.npy"
 
@@ -31,7 +31,11 @@ class LexicalIndex:
         self.row_ids = row_ids
 
     @classmethod
-    def build(cls, row_ids: list[int], tokens: list[list[str]]) -> LexicalIndex:
+    def build(cls, row_ids: Sequence[int], tokens: list[list[str]]) -> LexicalIndex:
+        """BM25 over tokenized documents; ``row_ids`` (ascending) name them in results.
+
+        The one BM25 of simmatch: the index builds it from stored tokens, hard-negative mining
+        from its candidate pool."""
         import bm25s
 
         ids = np.asarray(row_ids, dtype=np.int64)
@@ -59,21 +63,26 @@ class LexicalIndex:
             return np.zeros(len(self.row_ids), dtype=np.float32)
         return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
 
+    def top(self, scores: np.ndarray, depth: int, *, positive_only: bool = True) -> list[tuple[int, float]]:
+        """``[(row_id, score)]`` of the ``depth`` best ``scores`` (aligned with ``row_ids``), best
+        first; ties: lower row id first. ``positive_only`` keeps only documents sharing a token
+        with the query."""
+        positions = np.flatnonzero(scores > 0) if positive_only else np.arange(len(scores))
+        best = positions[top_k(scores[positions], depth)]
+        return [(int(self.row_ids[i]), float(scores[i])) for i in best]
+
+    def search(
+        self, queries_tokens: list[list[str]], depth: int, *, positive_only: bool = True
+    ) -> list[list[tuple[int, float]]]:
+        """``top`` of every tokenized query."""
+        return [
+            self.top(self.scores(tokens), depth, positive_only=positive_only) for tokens in queries_tokens
+        ]
+
     def save(self, directory: Path) -> None:
-        """Write into a temp directory, then rename it to ``directory`` (atomic on POSIX)."""
-        tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        """Write the directory atomically (``simmatch._fs.atomic_directory``); if another process
+        saved the same generation meanwhile, its copy is kept."""
+        with atomic_directory(directory) as tmp:
             if self.retriever is not None:
                 self.retriever.save(str(tmp), show_progress=False)
             np.save(tmp / ROW_IDS_FILE, self.row_ids)
-            for file in tmp.iterdir():
-                with open(file, "rb") as handle:
-                    os.fsync(handle.fileno())
-            if directory.exists():  # another process saved the same generation meanwhile
-                return
-            os.rename(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        fsync_dir(directory.parent)

@@ -39,6 +39,8 @@ CREATE TABLE documents (
 );
 """
 
+FORMAT_VERSION = 1
+SQLITE_FILE = "documents.sqlite"
 _IN_CHUNK = 900  # stays under SQLite's historical 999 bound-parameter limit
 _SCAN_CHUNK = 20_000
 
@@ -242,3 +244,31 @@ class Store:
             f"SELECT row_id FROM documents WHERE {where} ORDER BY row_id", params
         ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def create_database(directory: Path, settings: Mapping[str, Any]) -> Store:
+    """A new ``documents.sqlite`` in ``directory`` holding ``settings`` (and the format version)."""
+    store = Store(directory / SQLITE_FILE, read_only=False, create=True)
+    with store.write_transaction():
+        store.put_settings({"format_version": FORMAT_VERSION, **settings})
+    return store
+
+
+def open_database(directory: Path, *, read_only: bool) -> tuple[Store, dict[str, Any]]:
+    """The database of the index in ``directory`` and its settings; ``InputError`` when there is
+    none or it has another format version."""
+    database = directory / SQLITE_FILE
+    if not database.is_file():
+        raise InputError(f"no index at {directory} (missing {SQLITE_FILE}); create one with Index.create")
+    store = Store(database, read_only=read_only)
+    try:
+        settings = store.settings()
+        version = settings.get("format_version")
+        if version != FORMAT_VERSION:
+            raise InputError(
+                f"{database} has index format {version!r}; this simmatch reads format {FORMAT_VERSION}"
+            )
+    except BaseException:
+        store.close()
+        raise
+    return store, settings

@@ -49,6 +49,14 @@ class AddStats:
     unchanged: int = 0
     encoded: int = 0
 
+    def __add__(self, other: AddStats) -> AddStats:
+        return AddStats(
+            added=self.added + other.added,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            encoded=self.encoded + other.encoded,
+        )
+
     def to_dict(self) -> dict[str, int]:
         return {
             "added": self.added,

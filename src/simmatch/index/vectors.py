@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simmatch._fs import fsync_dir, fsync_file
+from simmatch._fs import atomic_file
 from simmatch.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -129,6 +128,56 @@ def exact_scores(queries: np.ndarray, vectors: np.ndarray, metric: str) -> np.nd
         sq = (queries**2).sum(1)[:, None] - 2 * queries @ vectors.T + (vectors**2).sum(1)[None, :]
         return -sq
     return queries @ vectors.T
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest ``scores`` (1-D), best first; ties: lower position first."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    if k < len(scores):
+        cutoff = np.partition(scores, len(scores) - k)[len(scores) - k]
+        candidates = np.flatnonzero(scores >= cutoff)
+    else:
+        candidates = np.arange(len(scores))
+    order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    return order[:k].astype(np.int64)
+
+
+_EXACT_CHUNK = 1 << 24  # score-matrix entries per block (64 MiB of float32)
+
+
+def exact_search(
+    queries: np.ndarray, vectors: np.ndarray, k: int, metric: str = "ip"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` search of every query among ``vectors``: ``(scores, positions)``, each
+    ``(n_queries, min(k, n_vectors))``, best first (ties: lower position first). Scores as in
+    ``exact_scores``; with ``metric="cosine"`` both sides are L2-normalized first. Queries are
+    scored in blocks, so memory stays bounded for large corpora.
+
+    The one exact dense search of simmatch: the index (filtered search over an ANN index),
+    hard-negative mining and the retrieval evaluator use it."""
+    queries = np.asarray(queries, dtype=np.float32)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if metric not in METRICS:
+        raise InputError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    if metric == "cosine":
+        queries, vectors = _unit(queries), _unit(vectors)
+    k = min(k, len(vectors))
+    scores_out = np.zeros((len(queries), k), dtype=np.float32)
+    ids_out = np.zeros((len(queries), k), dtype=np.int64)
+    block = max(1, _EXACT_CHUNK // max(len(vectors), 1))
+    for start in range(0, len(queries), block):
+        scores = exact_scores(queries[start : start + block], vectors, metric)
+        for row, query_scores in enumerate(scores, start):
+            best = top_k(query_scores, k)
+            ids_out[row], scores_out[row] = best, query_scores[best]
+    return scores_out, ids_out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
 
 
 class VectorIndex:
@@ -261,14 +310,8 @@ class VectorIndex:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write atomically: temp file in the same directory, fsync, ``os.replace``."""
+        """Write atomically (``simmatch._fs.atomic_file``)."""
         faiss = _faiss()
 
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_file(path) as tmp:
             faiss.write_index(self.index, str(tmp))
-            fsync_file(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(path.parent)

@@ -29,8 +29,9 @@ and processes serving the same model share those pages; the tokenizer; ``export.
 ``<simmatch cache dir>/onnx/`` when the model directory is not writable or the model is a hub id.
 ``<key>`` fingerprints the export recipe and the model files (names, sizes, modification times),
 so editing or retraining the model re-exports it. Every file appears atomically (written under a
-temporary name, then ``os.replace``); concurrent processes may both export, and the last rename
-wins with identical content. Once exported, loading needs neither PyTorch nor the weights.
+temporary name, then renamed: ``simmatch._fs``), and export and quantization run under a file lock
+beside the export folder, so concurrent processes export once. Once exported, loading needs
+neither PyTorch nor the weights.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from simmatch._fs import FileLock, atomic_directory, remove, remove_temps, replace_file, temp_name
 from simmatch.errors import InputError, SimmatchError, require
 
 logger = logging.getLogger(__name__)
@@ -142,7 +144,7 @@ def _export_fp32(path: str, out_dir: Path) -> dict[str, Any]:
     """Export transformer + pooling (+ Dense) to ``out_dir``; returns the metadata."""
     torch = require("torch", "onnx")
     onnx = require("onnx", "onnx")
-    from simmatch.models.backends import TorchBackend
+    from simmatch.models.torch_backend import TorchBackend
 
     ref = TorchBackend(path, device="cpu")
     modules = torch.nn.ModuleList(ref._modules)
@@ -258,28 +260,29 @@ def _export_fp32(path: str, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def _export_lock(target: Path) -> FileLock:
+    """The lock held while exporting or quantizing into the export folder ``target``."""
+    return FileLock(target.parent / f".{target.name}.lock")
+
+
 def ensure_export(path: str) -> Path:
-    """Export the model at ``path`` unless a valid export is cached; returns the export folder."""
+    """Export the model at ``path`` unless a valid export is cached; returns the export folder.
+    Concurrent callers (threads or processes) export once: the others wait for the lock and
+    find the export done."""
     target = export_dir(path)
     if (target / META_FILE).is_file():
         return target
     root = target.parent
     root.mkdir(parents=True, exist_ok=True)
-    logger.info("exporting %s to ONNX in %s (once)", path, target)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".export-"))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the export is as readable as the model
-    try:
-        meta = _export_fp32(path, tmp)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        _make_readable(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not (target / META_FILE).is_file():  # not a concurrent winner: a real failure
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    with _export_lock(target):
+        if (target / META_FILE).is_file():  # exported by another caller while we waited
+            return target
+        remove_temps(target)
+        logger.info("exporting %s to ONNX in %s (once)", path, target)
+        with atomic_directory(target, replace=True) as tmp:
+            meta = _export_fp32(path, tmp)
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+            _make_readable(tmp)
     for stale in root.glob("simmatch-*"):
         if stale != target and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)  # old recipe or old weights
@@ -301,7 +304,8 @@ def quantize_int8(fp32_file: Path, out_file: Path, recipe: Int8Recipe = INT8_REC
     graph = onnx.load(str(fp32_file), load_external_data=False).graph
     patterns = [re.compile(p) for p in recipe.keep_fp32]
     exclude = [node.name for node in graph.node if any(p.search(node.name) for p in patterns)]
-    tmp_dir = Path(tempfile.mkdtemp(dir=out_file.parent, prefix=".quantize-"))
+    tmp_dir = temp_name(out_file)
+    tmp_dir.mkdir()
     try:
         quantize_dynamic(
             str(fp32_file),
@@ -320,10 +324,10 @@ def quantize_int8(fp32_file: Path, out_file: Path, recipe: Int8Recipe = INT8_REC
         _make_readable(tmp_dir)
         data = out_file.name + ".data"
         if (tmp_dir / data).exists():  # absent when every tensor is small enough to stay inline
-            os.replace(tmp_dir / data, out_file.with_name(data))
-        os.replace(tmp_dir / out_file.name, out_file)
+            replace_file(tmp_dir / data, out_file.with_name(data))
+        replace_file(tmp_dir / out_file.name, out_file)
     finally:
-        shutil.rmtree(tmp_dir)
+        remove(tmp_dir)
     return out_file
 
 
@@ -397,8 +401,10 @@ class OnnxBackend:
             recipe = recipe or INT8_RECIPE
             model_file = self.export_dir / int8_file_name(recipe)
             if not model_file.is_file():
-                logger.info("quantizing %s to int8 (once)", path)
-                quantize_int8(self.export_dir / FP32_FILE, model_file, recipe)
+                with _export_lock(self.export_dir):
+                    if not model_file.is_file():  # not quantized by another caller meanwhile
+                        logger.info("quantizing %s to int8 (once)", path)
+                        quantize_int8(self.export_dir / FP32_FILE, model_file, recipe)
         self.model_file = model_file
         self.recipe = recipe
         self.tokenizer = load_tokenizer(self.export_dir / TOKENIZER_DIR, meta)

@@ -4,23 +4,16 @@ text) are checked in the endpoints, so the messages can name the setting."""
 
 from __future__ import annotations
 
-import inspect
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simmatch.index import Index
-from simmatch.index.index import MODES
+from simmatch.index.options import DEFAULT_MODE, DEFAULT_RERANK_TOP_K, DEFAULT_TOP_K, Mode
 from simmatch.models.embedder import Kind
 from simmatch.service.engine import Method
 
-# The library's vocabulary, declared there once: prompt kinds, search modes and the default mode.
+# The library's vocabulary, declared there once: prompt kinds, search modes and their defaults.
 InputType = Kind
-if TYPE_CHECKING:
-    SearchMode = str
-else:
-    SearchMode = Literal[MODES]  # the library's tuple as a Literal, so OpenAPI lists the modes
-DEFAULT_SEARCH_MODE: str = inspect.signature(Index.search).parameters["mode"].default
 
 
 class _Request(BaseModel):
@@ -171,12 +164,14 @@ class RerankResponse(BaseModel):
 # ---------------------------------------------------------------------------- /search
 class SearchRequest(_Request):
     query: str
-    top_k: int = Field(default=10, ge=1)
-    mode: SearchMode = Field(
-        default=DEFAULT_SEARCH_MODE, description="dense vectors, BM25, or their reciprocal-rank fusion"
+    top_k: int = Field(default=DEFAULT_TOP_K, ge=1)
+    mode: Mode = Field(
+        default=DEFAULT_MODE, description="dense vectors, BM25, or their reciprocal-rank fusion"
     )
     rerank: bool = Field(default=False, description="rerank the candidates with the loaded cross-encoder")
-    rerank_top_k: int = Field(default=50, ge=1, description="first-stage candidates the reranker rescores")
+    rerank_top_k: int = Field(
+        default=DEFAULT_RERANK_TOP_K, ge=1, description="first-stage candidates the reranker rescores"
+    )
     filter: dict[str, Any] | None = Field(
         default=None,
         description="metadata equality filter: {key: string, number, boolean or null} on top-level keys",

@@ -58,21 +58,16 @@ def default_corpus(examples: Sequence[RetrievalExample]) -> list[str]:
 def _bm25_candidates(
     queries: list[str], corpus: list[str], k: int, tokenizer: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    import bm25s
-
+    """Top ``k`` of ``corpus`` per query by BM25 (``simmatch.index.lexical``), zero scores
+    included so every query gets ``k`` candidates."""
+    from simmatch.index.lexical import LexicalIndex
     from simmatch.index.tokenize import get_tokenizer
 
     tokenize = get_tokenizer(tokenizer)
-    corpus_tokens = [tokenize(t) or [""] for t in corpus]
-    retriever = bm25s.BM25()
-    retriever.index(corpus_tokens, show_progress=False)
-    k = min(k, len(corpus))
-    ids = np.zeros((len(queries), k), dtype=np.int64)
-    scores = np.zeros((len(queries), k), dtype=np.float32)
-    for i, q in enumerate(queries):
-        s = np.asarray(retriever.get_scores(tokenize(q)), dtype=np.float32)
-        top = np.argsort(-s, kind="stable")[:k]
-        ids[i], scores[i] = top, s[top]
+    lexical = LexicalIndex.build(range(len(corpus)), [tokenize(t) or [""] for t in corpus])
+    hits = lexical.search([tokenize(q) for q in queries], min(k, len(corpus)), positive_only=False)
+    ids = np.array([[row for row, _ in row_hits] for row_hits in hits], dtype=np.int64)
+    scores = np.array([[score for _, score in row_hits] for row_hits in hits], dtype=np.float32)
     return ids, scores
 
 
@@ -85,19 +80,14 @@ def _dense_candidates(
     batch_size: int,
     query_kind: str,
     passage_kind: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    import faiss
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` of ``corpus`` per query by cosine (``simmatch.index.vectors.exact_search``)."""
+    from simmatch.index.vectors import exact_search
 
-    q = np.ascontiguousarray(
-        model.encode(queries, batch_size=batch_size, normalize=True, kind=query_kind), dtype=np.float32
-    )
-    d = np.ascontiguousarray(
-        model.encode(corpus, batch_size=batch_size, normalize=True, kind=passage_kind), dtype=np.float32
-    )
-    index = faiss.IndexFlatIP(d.shape[1])
-    index.add(d)
-    scores, ids = index.search(q, min(k, len(corpus)))
-    return ids, scores, d
+    q = model.encode(queries, batch_size=batch_size, normalize=True, kind=query_kind)
+    d = model.encode(corpus, batch_size=batch_size, normalize=True, kind=passage_kind)
+    scores, ids = exact_search(q, d, k, "ip")
+    return ids, scores
 
 
 def mine_hard_negatives(
@@ -156,7 +146,7 @@ def mine_hard_negatives(
     if method == "bm25":
         ids, scores = _bm25_candidates(queries, pool, depth, tokenizer)
     else:
-        ids, scores, _ = _dense_candidates(
+        ids, scores = _dense_candidates(
             model,  # type: ignore[arg-type]
             queries,
             pool,

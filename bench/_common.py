@@ -1,0 +1,76 @@
+"""What every benchmark records the same way: the repository root, the data root (``$SIMMATCH_DATA``
+or ``../shared/data``, through ``simmatch.settings.data_root``) and the machine/load record.
+
+Benchmarks run as scripts (``python bench/<name>/run.py``); they import this module with::
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from _common import DATA_ROOT, ROOT, load_average, machine
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from simmatch.settings import data_root
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_ROOT = data_root()
+OUT = ROOT / "bench" / "out"
+
+DEFAULT_PACKAGES = (
+    "simmatch",
+    "torch",
+    "onnxruntime",
+    "sentence-transformers",
+    "transformers",
+    "faiss-cpu",
+    "bm25s",
+    "numpy",
+)
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages (rounded), or ``[]`` where the OS has none."""
+    if not hasattr(os, "getloadavg"):
+        return []
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def versions(packages: tuple[str, ...] = DEFAULT_PACKAGES) -> dict[str, str]:
+    out = {}
+    for package in packages:
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = "-"
+    return out
+
+
+def machine(packages: tuple[str, ...] = DEFAULT_PACKAGES) -> dict[str, Any]:
+    """The machine a benchmark ran on and how loaded it was when this was called."""
+    autogroup = Path("/proc/self/autogroup")
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpus_online": os.cpu_count(),
+        "cpus_usable": usable,
+        "nice": os.nice(0) if hasattr(os, "nice") else None,
+        "autogroup": autogroup.read_text().strip() if autogroup.exists() else None,
+        "python": platform.python_version(),
+        "versions": versions(packages),
+        "load_average": load_average(),
+    }
