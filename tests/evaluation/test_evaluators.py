@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score
 
 from simmatch.data import PairDataset, PairExample, RetrievalTask
 from simmatch.errors import InputError
@@ -67,7 +67,9 @@ def test_embedding_similarity_correlations(hash_encoder):
     evaluator = EmbeddingSimilarityEvaluator(TEST)
     got = evaluator(hash_encoder)
     cosines = pair_cosines(hash_encoder, TEST)
-    assert got == pytest.approx(correlation_metrics([float(x) for x in TEST.labels], cosines))
+    positives = [label == "1" for label in TEST.labels]
+    expected = correlation_metrics([float(x) for x in TEST.labels], cosines)
+    assert got == pytest.approx({**expected, "ap": average_precision_score(positives, cosines)})
     assert got["spearman"] > 0.5  # shared characters do mark the paraphrases
     assert evaluator.primary_metric == "spearman"
 
@@ -100,9 +102,54 @@ def test_embedding_similarity_scores_and_errors(hash_encoder):
     assert got["spearman"] == pytest.approx(1.0)
     with pytest.raises(InputError, match="threshold_from needs binary class labels"):
         EmbeddingSimilarityEvaluator(scored, threshold_from=DEV)
-    unlabeled = PairDataset([PairExample("a", "b", None)])
-    with pytest.raises(InputError, match="needs a labeled dataset"):
+    assert "ap" not in got  # scores: no positive class
+    unlabeled = PairDataset([PairExample("a", "b", None)], name="u.tsv")
+    with pytest.raises(InputError, match=r"needs a labeled dataset; u\.tsv has no label column"):
         EmbeddingSimilarityEvaluator(unlabeled)
+
+
+NLI = PairDataset(
+    [
+        PairExample("a b c", "a b c", "entailment"),
+        PairExample("a b c", "a b d", "neutral"),
+        PairExample("a", "x y z", "contradiction"),
+    ],
+    name="nli.tsv",
+    label_type="class",
+    label_set=("contradiction", "entailment", "neutral"),
+)
+
+
+def test_embedding_similarity_refuses_unordered_labels(hash_encoder):
+    """3-class string labels used to be correlated by their alphabetical position."""
+    with pytest.raises(
+        InputError,
+        match=r"nli.tsv: labels contradiction, entailment, neutral are not numbers, so a correlation "
+        r"with them has no order; map each to a number or drop it with label_map \(CLI: --label-map "
+        r"contradiction=N,entailment=N,neutral=N, N a number or drop\)",
+    ):
+        EmbeddingSimilarityEvaluator(NLI)
+    assert hash_encoder.calls == []
+    # Classes are fine for a cross-encoder: no correlation is computed.
+    assert PairClassificationEvaluator(NLI).primary_metric == "macro_f1"
+    # Two string classes keep their order (the last of label_set is positive).
+    two = NLI[::2]
+    two = PairDataset(list(two), label_type="class", label_set=("contradiction", "entailment"))
+    got = EmbeddingSimilarityEvaluator(two)(hash_encoder)
+    assert got["ap"] == 1.0 and got["spearman"] == pytest.approx(1.0)
+
+
+def test_threshold_from_the_evaluated_pairs_is_refused(hash_encoder):
+    message = (
+        "threshold_from holds the same pairs as test: choosing the threshold on the evaluated split "
+        "overstates accuracy; pass a dev split"
+    )
+    with pytest.raises(InputError, match=message):
+        EmbeddingSimilarityEvaluator(TEST, threshold_from=TEST)
+    with pytest.raises(InputError, match=message):  # a reordered copy is the same data
+        EmbeddingSimilarityEvaluator(
+            TEST, threshold_from=binary([(e.sentence1, e.sentence2, e.label) for e in reversed(TEST)])
+        )
 
 
 def test_pair_classification_matches_sklearn():
@@ -115,6 +162,28 @@ def test_pair_classification_matches_sklearn():
     assert evaluator.primary_metric == "accuracy"
 
 
+def test_pair_classification_binary_ap_matches_sklearn():
+    scores = [0.9, 0.8, 0.3, 0.1, 0.6, 0.7]
+    predicted = ["1" if x >= 0.5 else "0" for x in scores]
+    evaluator = PairClassificationEvaluator(TEST)
+    got = evaluator(ScriptedClassifier(labels=predicted, scores=scores))
+    positives = [label == "1" for label in TEST.labels]
+    assert got["ap"] == average_precision_score(positives, scores)
+    assert set(got) == {"accuracy", "macro_f1", "f1_0", "f1_1", "ap"}
+    assert evaluator.primary_metric == "accuracy"  # kept; ap is another metric, and may be chosen
+    assert PairClassificationEvaluator(TEST, primary_metric="ap").primary_metric == "ap"
+    # String labels: the positive class is the last of label_set, here "yes".
+    yes_no = PairDataset(
+        [PairExample(e.sentence1, e.sentence2, "yes" if e.label == "1" else "no") for e in TEST],
+        label_type="class",
+        label_set=("no", "yes"),
+    )
+    got = PairClassificationEvaluator(yes_no)(
+        ScriptedClassifier(labels=["yes" if x >= 0.5 else "no" for x in scores], scores=scores)
+    )
+    assert got["ap"] == average_precision_score(positives, scores)
+
+
 def test_pair_classification_graded_regression_and_errors():
     graded = PairDataset(
         [PairExample("a", "b", "2"), PairExample("c", "d", "0")],
@@ -122,6 +191,13 @@ def test_pair_classification_graded_regression_and_errors():
         label_set=("0", "1", "2"),
     )
     assert PairClassificationEvaluator(graded).primary_metric == "macro_f1"
+    assert "ap" not in PairClassificationEvaluator(graded)(
+        ScriptedClassifier(labels=["2", "0"], scores=[1, 0])
+    )
+    with pytest.raises(
+        InputError, match="primary_metric must be one of accuracy, macro_f1, f1_0, f1_1, f1_2,"
+    ):
+        PairClassificationEvaluator(graded, primary_metric="ap")
     scored = PairDataset(
         [PairExample("a", "b", 1.0), PairExample("c", "d", 4.0), PairExample("e", "f", 2.0)],
         label_type="score",
@@ -244,6 +320,7 @@ def test_evaluators_with_tiny_real_models(tiny_embedder, tiny_cross3_dir):
             "accuracy": accuracy_score(test_pos, test_cos >= threshold),
             "f1": f1_score(test_pos, test_cos >= threshold),
             "dev_accuracy": best_dev,
+            "ap": average_precision_score(test_pos, test_cos),
         },
         abs=1e-5,  # the evaluator encodes each distinct text once, in other batches: float32 noise
     )

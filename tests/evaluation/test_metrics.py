@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import accuracy_score, f1_score, ndcg_score
+from sklearn.metrics import accuracy_score, average_precision_score, f1_score, ndcg_score
 
 from simmatch.errors import InputError
 from simmatch.evaluation import (
+    average_precision,
     best_threshold,
     classification_metrics,
     correlation_metrics,
@@ -99,6 +100,29 @@ def test_best_threshold_is_a_midpoint_and_handles_one_class():
         best_threshold([0.1, 0.2], [1, 2])
     with pytest.raises(InputError, match="metric must be"):
         best_threshold([0.1, 0.2], [0, 1], metric="auc")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_average_precision_matches_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.random(200) < 0.3
+    scores = np.round(labels * 0.5 + rng.normal(size=200), 1)  # rounding makes ties
+    assert average_precision(scores, labels) == average_precision_score(labels, scores)
+    assert average_precision(scores.tolist(), labels.astype(int).tolist()) == average_precision_score(
+        labels, scores
+    )
+
+
+def test_average_precision_hand_computed_and_errors():
+    # Positives ranked 1st and 3rd: precision 1/1 and 2/3.
+    assert average_precision([0.9, 0.8, 0.7, 0.1], [1, 0, 1, 0]) == pytest.approx((1 + 2 / 3) / 2)
+    assert math.isnan(average_precision([0.2, 0.4], [0, 0]))  # no positive: undefined
+    with pytest.raises(InputError, match="binary labels must be 0/1 or bool"):
+        average_precision([0.1, 0.2, 0.3], [0, 1, 2])
+    with pytest.raises(InputError, match="same length, got 2 and 1"):
+        average_precision([0.1, 0.2], [1])
+    with pytest.raises(InputError, match="finite"):
+        average_precision([0.1, float("nan")], [0, 1])
 
 
 def test_threshold_accuracy():

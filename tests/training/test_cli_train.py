@@ -50,12 +50,13 @@ def test_train_then_eval_cross_encoder(tmp_path, tiny_cross3_dir, capsys):
     evaluator = PairClassificationEvaluator(load_pairs(data), batch_size=64)
     expected = evaluator(PairClassifier(str(out), device="cpu"))
     assert set(expected) == {"accuracy", "macro_f1", "f1_0", "f1_1", "f1_2"}
-    assert _json_out(capsys) == {"data": "pairs.tsv", "primary_metric": "macro_f1", **expected}
+    assert _json_out(capsys) == {"data": str(data), "pairs": 6, "primary_metric": "macro_f1", **expected}
 
 
 def test_train_then_eval_embedder(tmp_path, tiny_embedder_dir, capsys):
     rows = [(a, b, "1" if lab != "0" else "0") for a, b, lab in ROWS]
     data = _tsv(tmp_path / "pairs.tsv", rows)
+    dev = _tsv(tmp_path / "dev.tsv", [("你好", "你好", "1"), ("你好", "牛奶", "0"), ("天气", "喝水", "0")])
     out = tmp_path / "emb"
     code = main(
         [
@@ -75,20 +76,23 @@ def test_train_then_eval_embedder(tmp_path, tiny_embedder_dir, capsys):
             "--data",
             str(data),
             "--threshold-from",
-            str(data),
+            str(dev),
             "--device",
             "cpu",
         ]
     )
     assert code == 0
     pairs = load_pairs(data)
-    evaluator = EmbeddingSimilarityEvaluator(pairs, kind="query", threshold_from=pairs, batch_size=64)
+    evaluator = EmbeddingSimilarityEvaluator(
+        pairs, kind="query", threshold_from=load_pairs(dev), batch_size=64
+    )
     expected = evaluator(Embedder(str(out), device="cpu"))
-    assert {"spearman", "pearson", "accuracy", "threshold", "f1", "dev_accuracy"} == set(expected)
+    assert {"spearman", "pearson", "ap", "accuracy", "threshold", "f1", "dev_accuracy"} == set(expected)
     metrics = _json_out(capsys)
-    assert metrics == {"data": "pairs.tsv", "primary_metric": "spearman", **expected}
+    record = {"data": str(data), "threshold_from": str(dev), "pairs": 6, "primary_metric": "spearman"}
+    assert metrics == {**record, **expected}
     png = tmp_path / "plots" / "scores.png"
-    args = ["eval", "embedder", "--model", str(out), "--data", str(data), "--threshold-from", str(data)]
+    args = ["eval", "embedder", "--model", str(out), "--data", str(data), "--threshold-from", str(dev)]
     assert main([*args, "--device", "cpu", "--plot", str(png)]) == 0
     assert _json_out(capsys)["plot"] == str(png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
@@ -115,7 +119,7 @@ def test_score_range_trains_and_evaluates_regression_from_a_file(tmp_path, tiny_
     expected = PairClassificationEvaluator(scored, batch_size=64)(PairClassifier(str(out), device="cpu"))
     assert set(expected) == {"spearman", "pearson"}
     plot = {"plot": str(png)}
-    assert metrics == {"data": "sts.tsv", "primary_metric": "spearman", **expected, **plot}
+    assert metrics == {"data": str(data), "pairs": 6, "primary_metric": "spearman", **expected, **plot}
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert main([*args, "--score-range", "5,0"]) == 2
     assert "LOW must be below HIGH" in capsys.readouterr().err
@@ -149,3 +153,29 @@ def test_train_errors_exit_2(tmp_path, tiny_cross3_dir, capsys):
     )
     assert main([*base, "--dev", "qbqtc"]) == 2  # before any training
     assert "benchmark 'qbqtc' needs a split: qbqtc:dev or qbqtc:test_public" in capsys.readouterr().err
+
+
+def test_train_label_map(tmp_path, tiny_cross3_dir, capsys):
+    names = {"0": "contradiction", "1": "neutral", "2": "entailment"}
+    data = _tsv(tmp_path / "nli.tsv", [(a, b, names[lab]) for a, b, lab in ROWS])
+    out = tmp_path / "nli-model"
+    train = [
+        "train",
+        "cross-encoder",
+        "--base",
+        str(tiny_cross3_dir),
+        "--train",
+        str(data),
+        "--dev",
+        str(data),
+    ]
+    common = ["--out", str(out), "--max-steps", "1", "--no-progress", "--device", "cpu"]
+    label_map = ["--label-map", "entailment=1,contradiction=0,neutral=drop"]
+    assert main([*train, *label_map, *common]) == 0
+    assert _json_out(capsys)["metric"] == "eval_dev_accuracy"  # binary after the map
+    assert PairClassifier(str(out), device="cpu").labels == ["0", "1"]
+    assert main([*train, "--label-map", "entailment=1", *common]) == 2
+    assert (
+        f"{data}:2: field 'label': label 'neutral' is not in label_map (entailment)"
+        in capsys.readouterr().err
+    )

@@ -1,6 +1,6 @@
 """CLI plumbing around the data layer: texts from arguments, a file or stdin (read by
-``simmatch.data.load_texts``), the ``--score-range`` flag, and JSON lines output. Reading files is
-``simmatch.data``'s job; nothing here parses a data file."""
+``simmatch.data.load_texts``), the ``--score-range`` and ``--label-map`` flags, and JSON lines
+output. Reading files is ``simmatch.data``'s job; nothing here parses a data file."""
 
 from __future__ import annotations
 
@@ -54,4 +54,29 @@ def add_score_range_argument(p: argparse.ArgumentParser) -> None:
         "--score-range",
         metavar="LOW,HIGH",
         help="data files hold similarity scores in this range (e.g. 0,5 for STS-B), not class labels",
+    )
+
+
+def parse_label_map(text: str | None) -> dict[str, str | None] | None:
+    """``"entailment=1,contradiction=0,neutral=drop"`` -> ``{"entailment": "1", "contradiction": "0",
+    "neutral": None}`` (``drop``: leave those rows out); a clear error for anything else."""
+    if text is None:
+        return None
+    out: dict[str, str | None] = {}
+    for item in text.split(","):
+        label, sep, value = (part.strip() for part in item.rpartition("="))
+        if not sep or not label or not value:
+            raise InputError(f"--label-map takes LABEL=NEW,... (NEW a label or drop), got {item.strip()!r}")
+        if label in out:
+            raise InputError(f"--label-map names {label!r} twice")
+        out[label] = None if value == "drop" else value
+    return out
+
+
+def add_label_map_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--label-map",
+        metavar="LABEL=NEW,...",
+        help="rename labels as the data is read, 'drop' leaves a label's rows out; every label of the "
+        "data must be named (e.g. entailment=1,contradiction=0,neutral=drop)",
     )

@@ -8,7 +8,12 @@ import argparse
 import json
 from typing import Any
 
-from simmatch.cli._io import add_score_range_argument, parse_score_range
+from simmatch.cli._io import (
+    add_label_map_argument,
+    add_score_range_argument,
+    parse_label_map,
+    parse_score_range,
+)
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
 
@@ -68,6 +73,7 @@ def _common(p: argparse.ArgumentParser, *, default_loss: str, losses: str) -> No
     p.add_argument("--dev", help="dev data for checkpoint choice: NAME:SPLIT or a file")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training examples")
     add_score_range_argument(p)
+    add_label_map_argument(p)
     p.add_argument("--loss", default=default_loss, help=f"{losses} (default {default_loss})")
     p.add_argument(
         "--loss-option",
@@ -100,11 +106,14 @@ def run_cross_encoder(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
-    scores = parse_score_range(args.score_range)
+    data: dict[str, Any] = {
+        "score_range": parse_score_range(args.score_range),
+        "label_map": parse_label_map(args.label_map),
+    }
     result = train_cross_encoder(
         args.base,
-        resolve_dataset(args.train, limit=args.limit, score_range=scores),
-        dev=resolve_dataset(args.dev, score_range=scores) if args.dev else None,
+        resolve_dataset(args.train, limit=args.limit, **data),
+        dev=resolve_dataset(args.dev, **data) if args.dev else None,
         labels=labels,
         loss=args.loss,
         loss_options=_options(args.loss_option),
@@ -118,11 +127,14 @@ def run_embedder(args: argparse.Namespace) -> int:
     from simmatch.training import config_from_args, train_embedder
 
     config = config_from_args(args)
-    scores = parse_score_range(args.score_range)
+    data: dict[str, Any] = {
+        "score_range": parse_score_range(args.score_range),
+        "label_map": parse_label_map(args.label_map),
+    }
     result = train_embedder(
         args.base,
-        resolve_dataset(args.train, limit=args.limit, retrieval=args.retrieval, score_range=scores),
-        dev=resolve_dataset(args.dev, score_range=scores) if args.dev else None,
+        resolve_dataset(args.train, limit=args.limit, retrieval=args.retrieval, **data),
+        dev=resolve_dataset(args.dev, **data) if args.dev else None,
         loss=args.loss,
         loss_options=_options(args.loss_option),
         hard_negatives=args.hard_negatives,

@@ -17,10 +17,11 @@ from simmatch.data.benchmarks import (
     get_benchmark,
     load_benchmark,
     resolve_dataset,
+    same_data,
 )
 from simmatch.data.dataset import PairDataset, score_to_unit
 from simmatch.data.examples import Document, PairExample, RetrievalExample, RetrievalTask
-from simmatch.data.pairs import load_pairs, load_retrieval
+from simmatch.data.pairs import check_label_map, load_pairs, load_retrieval
 from simmatch.data.retrieval import lcqmc_retrieval_task, qbqtc_retrieval_task
 from simmatch.data.texts import DOCUMENT_FORMATS, TEXT_FORMATS, load_documents, load_texts
 
@@ -35,6 +36,7 @@ __all__ = [
     "RetrievalExample",
     "RetrievalTask",
     "benchmark_path",
+    "check_label_map",
     "get_benchmark",
     "lcqmc_retrieval_task",
     "load_benchmark",
@@ -44,5 +46,6 @@ __all__ = [
     "load_texts",
     "qbqtc_retrieval_task",
     "resolve_dataset",
+    "same_data",
     "score_to_unit",
 ]

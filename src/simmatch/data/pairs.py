@@ -10,6 +10,7 @@ the 1-based line and the field. Fields are stripped of surrounding whitespace, n
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from simmatch.data import files
 from simmatch.data.dataset import PairDataset
 from simmatch.data.examples import PairExample, RetrievalExample
 from simmatch.data.files import Source
-from simmatch.errors import InputError
+from simmatch.errors import DataFormatError, InputError
 
 FORMATS = ("auto", "jsonl", "tsv", "csv")
 LABEL_TYPES = ("auto", "class", "score")
@@ -58,17 +59,20 @@ def _looks_like_header(fields: Sequence[str]) -> bool:
 
 def _read_delimited(
     source: Source, rows: Iterator[tuple[int, str]], fmt: str, columns: Mapping[str, str | int]
-) -> Iterator[_RawRow]:
+) -> tuple[str, Iterator[_RawRow]]:
+    """The columns found (for messages) and the rows; the header (if any) is read here."""
     first, split_rows = files.peek(files.split_fields(source, rows, fmt))
     if first is None:
-        return
+        return "no columns", iter(())
     first_line, first_fields = first
     width = len(first_fields)
+    found = f"{width} columns without a header"
     positional = any(isinstance(v, int) for v in columns.values())
     if not positional and (columns or _looks_like_header(first_fields)):
         resolved = files.resolve_names(source, first_fields, columns, ROLES, first_line)
         _require_pair_roles(source, resolved, first_fields, first_line)
         next(split_rows)  # the header is not a pair
+        found = f"columns {', '.join(first_fields)}"
     elif positional:
         resolved = {role: int(pos) for role, pos in columns.items()}
         if "sentence1" not in resolved or "sentence2" not in resolved:
@@ -82,27 +86,38 @@ def _read_delimited(
         reason = f"expected 2 or 3 columns (sentence1, sentence2[, label]) without a header, found {width}"
         raise source.error(first_line, reason)
 
-    for lineno, fields in files.same_width(source, split_rows, width, first_line):
-        yield _RawRow(
-            lineno,
-            fields[resolved["sentence1"]],
-            fields[resolved["sentence2"]],
-            fields[resolved["label"]] if "label" in resolved else _MISSING,
-            fields[resolved["id"]] if "id" in resolved else None,
-            fields[resolved["split"]] if "split" in resolved else _MISSING,
-        )
+    def raw_rows() -> Iterator[_RawRow]:
+        for lineno, fields in files.same_width(source, split_rows, width, first_line):
+            yield _RawRow(
+                lineno,
+                fields[resolved["sentence1"]],
+                fields[resolved["sentence2"]],
+                fields[resolved["label"]] if "label" in resolved else _MISSING,
+                fields[resolved["id"]] if "id" in resolved else None,
+                fields[resolved["split"]] if "split" in resolved else _MISSING,
+            )
+
+    return found, raw_rows()
 
 
 def _read_jsonl(
     source: Source, rows: Iterator[tuple[int, str]], columns: Mapping[str, str | int]
+) -> tuple[str, Iterator[_RawRow]]:
+    """The keys found on the first row (for messages) and the rows; the first row's keys decide."""
+    first, records = files.peek(files.json_records(source, rows))
+    if first is None:
+        return "no keys", iter(())
+    names = list(first[1])
+    resolved = files.resolve_names(source, names, columns, ROLES, first[0])
+    _require_pair_roles(source, resolved, names, first[0])
+    keys = {role: names[i] for role, i in resolved.items()}
+    return f"keys {', '.join(names)}", _jsonl_rows(source, records, keys)
+
+
+def _jsonl_rows(
+    source: Source, records: Iterator[tuple[int, dict[str, Any]]], keys: Mapping[str, str]
 ) -> Iterator[_RawRow]:
-    keys: dict[str, str] | None = None
-    for lineno, record in files.json_records(source, rows):
-        if keys is None:
-            names = list(record)
-            resolved = files.resolve_names(source, names, columns, ROLES, lineno)
-            _require_pair_roles(source, resolved, names, lineno)
-            keys = {role: names[i] for role, i in resolved.items()}
+    for lineno, record in records:
         values = {}
         for role, key in keys.items():
             if key not in record:
@@ -158,6 +173,29 @@ def _check_label_args(
         raise InputError(f"score_range must be (lo, hi) with hi > lo, got {score_range}")
 
 
+def check_label_map(label_map: Mapping[Any, Any] | None) -> dict[str, str | None] | None:
+    """Validate a ``label_map`` (label as written in the file → label to use, or ``None`` to drop the
+    row) and return it with string keys and values (``{"entailment": 1}`` → ``{"entailment": "1"}``)."""
+    if label_map is None:
+        return None
+    if not isinstance(label_map, Mapping) or not label_map:
+        raise InputError("label_map must be a non-empty mapping of label -> new label (or None to drop)")
+    out: dict[str, str | None] = {}
+    for key, value in label_map.items():
+        if isinstance(key, bool) or not isinstance(key, (str, int)) or not str(key).strip():
+            raise InputError(f"label_map keys must be labels (non-empty strings), got {key!r}")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip()
+        ):
+            raise InputError(f"label_map[{key!r}] must be a label or None (drop the row), got {value!r}")
+        out[str(key).strip()] = None if value is None else str(value).strip()
+    return out
+
+
+def _no_label_column(source: Source, found: str, reason: str = "no label column") -> DataFormatError:
+    return source.error(None, f"{reason} (found {found}; looked for {', '.join(files.ALIASES['label'])})")
+
+
 def load_pairs(
     path: str | Path,
     *,
@@ -166,6 +204,8 @@ def load_pairs(
     label_type: str = "auto",
     labels: Sequence[str] | None = None,
     score_range: tuple[float, float] | None = None,
+    label_map: Mapping[str, str | None] | None = None,
+    require_label: bool = False,
     split: str | None = None,
     limit: int | None = None,
     name: str | None = None,
@@ -184,8 +224,13 @@ def load_pairs(
     declares numeric scores and rejects values outside; ``label_type="class"`` / ``"score"`` force the
     type. With neither, the type is inferred: numeric labels with a non-integer value are scores,
     anything else is a class label whose set is the sorted distinct values.
+    ``label_map`` renames labels as they are read, before any of that: ``{"entailment": "1",
+    "contradiction": "0", "neutral": None}`` turns 3-class NLI into binary pairs, ``None`` dropping
+    the row; a label the map does not name is an error (file and line). ``labels``/``score_range``
+    then check the mapped labels. ``require_label=True`` makes a file without a label column an
+    error ("no label column", with the columns found) instead of unlabeled pairs.
     ``split`` keeps only rows whose ``split`` column equals it (STS-B English). ``limit`` stops after
-    that many pairs.
+    that many pairs (pairs kept: rows dropped by ``label_map`` or ``split`` do not count).
 
     Raises ``DataFormatError`` (file, line, field) for any malformed row or unreadable file.
     """
@@ -193,6 +238,7 @@ def load_pairs(
     if format not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
     _check_label_args(label_type, labels, score_range)
+    mapping = check_label_map(label_map)
     files.check_limit(limit)
     cols = files.check_columns_arg(columns, ROLES)
 
@@ -204,16 +250,23 @@ def load_pairs(
     if format == "jsonl":
         if any(isinstance(v, int) for v in cols.values()):
             raise InputError("JSON lines columns must be key names, not positions")
-        raw_rows = _read_jsonl(source, rows, cols)
+        found, raw_rows = _read_jsonl(source, rows, cols)
     else:
-        raw_rows = _read_delimited(source, rows, format, cols)
+        found, raw_rows = _read_delimited(source, rows, format, cols)
 
     kept: list[_RawRow] = []
     has_label: bool | None = None
     splits_seen: set[str] = set()
+    dropped = 0
     for row in raw_rows:
         if has_label is None:
             has_label = row.label is not _MISSING
+            if not has_label and (labels is not None or score_range is not None or label_type != "auto"):
+                raise _no_label_column(source, found, "labels were declared but the file has no label column")
+            if not has_label and mapping is not None:
+                raise _no_label_column(source, found, "label_map was given but the file has no label column")
+            if not has_label and require_label:
+                raise _no_label_column(source, found)
             if split is not None and row.split is _MISSING:
                 raise source.error(None, f"split={split!r} given but the file has no split column")
         if split is not None:
@@ -221,6 +274,15 @@ def load_pairs(
             splits_seen.add(row_split)
             if row_split != split:
                 continue
+        if mapping is not None:
+            label = _label_text(source, row.line, row.label)
+            if label not in mapping:
+                reason = f"label {label!r} is not in label_map ({', '.join(mapping)})"
+                raise source.error(row.line, reason, field="label")
+            if mapping[label] is None:
+                dropped += 1
+                continue
+            row = dataclasses.replace(row, label=mapping[label])
         kept.append(row)
         if limit is not None and len(kept) >= limit:
             break
@@ -229,6 +291,8 @@ def load_pairs(
             raise source.error(
                 None, f"no rows with split {split!r} (found: {', '.join(sorted(splits_seen))})"
             )
+        if dropped:
+            raise source.error(None, f"no rows left: label_map dropped all {dropped}")
         raise source.error(None, "no rows")
 
     p = source.path
@@ -240,9 +304,6 @@ def load_pairs(
         return s1, s2, None if r.id is None else str(r.id).strip()
 
     if not has_label:
-        if labels is not None or score_range is not None or label_type != "auto":
-            reason = "labels were declared but the file has no label column"
-            raise source.error(None, reason, field="label")
         examples = [PairExample(s1, s2, None, row_id) for s1, s2, row_id in map(texts, kept)]
         return PairDataset(examples, path=p, name=name)
 

@@ -1,6 +1,8 @@
-"""Evaluation: metrics (sklearn/scipy plus ranked retrieval) and evaluators that take a model and
-return ``dict[str, float]`` with a ``primary_metric``."""
+"""Evaluation: metrics (sklearn/scipy plus ranked retrieval), evaluators that take a model and
+return ``dict[str, float]`` with a ``primary_metric``, and :func:`evaluate_dataset`, the call behind
+``simmatch eval``."""
 
+from simmatch.evaluation.evaluate import evaluate_dataset
 from simmatch.evaluation.evaluators import (
     EmbeddingSimilarityEvaluator,
     PairClassificationEvaluator,
@@ -9,6 +11,7 @@ from simmatch.evaluation.evaluators import (
     pair_cosines,
 )
 from simmatch.evaluation.metrics import (
+    average_precision,
     best_threshold,
     classification_metrics,
     correlation_metrics,
@@ -21,10 +24,12 @@ __all__ = [
     "EmbeddingSimilarityEvaluator",
     "PairClassificationEvaluator",
     "RetrievalEvaluator",
+    "average_precision",
     "best_threshold",
     "classification_metrics",
     "correlation_metrics",
     "embedding_search",
+    "evaluate_dataset",
     "pair_cosines",
     "plot_scores",
     "retrieval_metrics",

@@ -16,6 +16,7 @@ from simmatch.data.dataset import PairDataset
 from simmatch.data.examples import RetrievalTask
 from simmatch.errors import InputError
 from simmatch.evaluation.metrics import (
+    average_precision,
     best_threshold,
     classification_metrics,
     correlation_metrics,
@@ -44,20 +45,37 @@ def _require_labels(dataset: PairDataset, who: str) -> None:
     if not isinstance(dataset, PairDataset):
         raise InputError(f"{who} needs a PairDataset, got {type(dataset).__name__}")
     if dataset.label_type is None:
-        raise InputError(f"{who} needs a labeled dataset; {dataset.name} has no labels")
+        raise InputError(f"{who} needs a labeled dataset; {dataset.name} has no label column")
 
 
 def _gold_numbers(dataset: PairDataset) -> np.ndarray:
-    """Scores as they are; class labels as numbers when they are numeric ("0", "1", "2"), else as
-    their index in ``label_set``, so ordinal labels correlate the way they read."""
+    """Scores as they are; class labels as numbers when they are numeric ("0", "1", "2"). Two
+    non-numeric classes count as 0 and 1 in ``label_set`` order (the second is the positive class);
+    more than two have no order to correlate with (entailment / neutral / contradiction) and raise
+    ``InputError`` pointing to ``label_map``."""
     if dataset.label_type == "score":
         return np.asarray(dataset.labels, dtype=np.float64)
     labels = dataset.label_set or ()
     try:
         values = {label: float(label) for label in labels}
     except ValueError:
+        if len(labels) > 2:
+            example = ",".join(f"{label}=N" for label in labels)
+            raise InputError(
+                f"{dataset.name}: labels {', '.join(labels)} are not numbers, so a correlation with "
+                f"them has no order; map each to a number or drop it with label_map (CLI: "
+                f"--label-map {example}, N a number or drop)"
+            ) from None
         values = {label: float(i) for i, label in enumerate(labels)}
     return np.asarray([values[str(label)] for label in dataset.labels], dtype=np.float64)
+
+
+def _binary_ap(dataset: PairDataset, scores: np.ndarray) -> dict[str, float]:
+    """``{"ap": ...}`` for binary class labels (the positive class against ``scores``), else ``{}``."""
+    if not dataset.is_binary:
+        return {}
+    positives = [label == dataset.positive_label for label in dataset.labels]
+    return {"ap": average_precision(scores, positives)}
 
 
 def _encode(model: SupportsEncode, texts: list[str], batch_size: int, kind: str) -> np.ndarray:
@@ -86,7 +104,9 @@ class PairClassificationEvaluator:
     """Evaluates a ``PairClassifier`` on a labeled pair dataset through ``model.predict``.
 
     Class labels: ``accuracy``, ``macro_f1``, ``f1_<label>`` (the predicted ``.label`` must be one of
-    the dataset's labels); primary metric ``accuracy`` for two classes, ``macro_f1`` for more.
+    the dataset's labels); primary metric ``accuracy`` for two classes, ``macro_f1`` for more. Two
+    classes also give ``ap``, the average precision of ``.score`` (P(positive)) for the positive
+    class (the last of ``label_set``), C-MTEB's pair-classification metric; it needs no threshold.
     Score labels (a regression head): ``spearman``, ``pearson`` of ``.score``; primary ``spearman``.
     """
 
@@ -99,6 +119,7 @@ class PairClassificationEvaluator:
         else:
             default = "accuracy" if dataset.is_binary else "macro_f1"
             names = ["accuracy", "macro_f1", *(f"f1_{label}" for label in dataset.label_set or ())]
+            names += ["ap"] if dataset.is_binary else []
         if primary_metric is not None and primary_metric not in names:
             raise InputError(f"primary_metric must be one of {', '.join(names)}, not {primary_metric!r}")
         self.primary_metric = primary_metric or default
@@ -118,19 +139,23 @@ class PairClassificationEvaluator:
         self.last_threshold = 0.5 if self.dataset.is_binary else None
         if self.dataset.label_type == "score":
             return correlation_metrics(_gold_numbers(self.dataset), self.last_scores)
-        return classification_metrics(
+        metrics = classification_metrics(
             [str(label) for label in self.dataset.labels],
             [str(p.label) for p in predictions],
             labels=self.dataset.label_set or (),
         )
+        return {**metrics, **_binary_ap(self.dataset, self.last_scores)}
 
 
 class EmbeddingSimilarityEvaluator:
     """Evaluates an ``Embedder`` by the cosine similarity of each pair's embeddings.
 
     Always: ``spearman`` and ``pearson`` between cosine and the gold label (scores, or numeric class
-    labels such as 0/1/2). For binary labels with ``threshold_from=dev``: the accuracy-maximising
-    threshold is chosen on ``dev`` (never on the evaluated data) and ``threshold``, ``accuracy``,
+    labels such as 0/1/2; more than two non-numeric classes are refused: map them with
+    ``label_map`` when loading). Binary labels add ``ap``, the average precision of the cosine for
+    the positive class (C-MTEB's pair-classification metric, no threshold needed). With
+    ``threshold_from=dev`` (binary labels): the accuracy-maximising threshold is chosen on ``dev``
+    (never on the evaluated data: the same pairs are refused) and ``threshold``, ``accuracy``,
     ``f1`` (positive class) on this dataset and ``dev_accuracy`` are added. ``kind`` is passed to
     ``encode`` (``"query"`` suits symmetric similarity with e5 prompts). Primary metric ``spearman``.
     """
@@ -146,8 +171,14 @@ class EmbeddingSimilarityEvaluator:
         batch_size: int = 32,
     ):
         _require_labels(dataset, "EmbeddingSimilarityEvaluator")
+        _gold_numbers(dataset)  # refuses labels without an order before any encoding
         if threshold_from is not None:
             _require_labels(threshold_from, "threshold_from")
+            if set(threshold_from.examples) == set(dataset.examples):  # in any order
+                raise InputError(
+                    f"threshold_from holds the same pairs as {dataset.name}: choosing the threshold on "
+                    "the evaluated split overstates accuracy; pass a dev split"
+                )
             if not (dataset.is_binary and threshold_from.is_binary):
                 raise InputError("threshold_from needs binary class labels in both datasets")
             if dataset.label_set != threshold_from.label_set:
@@ -172,6 +203,7 @@ class EmbeddingSimilarityEvaluator:
         cosines = pair_cosines(model, self.dataset, batch_size=self.batch_size, kind=self.kind)
         self.last_scores, self.last_threshold = cosines, None
         metrics = correlation_metrics(_gold_numbers(self.dataset), cosines)
+        metrics.update(_binary_ap(self.dataset, cosines))
         if self.threshold_from is not None:
             from sklearn.metrics import f1_score
 

@@ -86,6 +86,20 @@ def _scores(scores: Numbers) -> np.ndarray:
     return s
 
 
+def average_precision(scores: Numbers, labels: Labels) -> float:
+    """Average precision of ``scores`` for the positive labels (0/1 or bool), by scikit-learn's
+    ``average_precision_score``: the mean precision at each positive's rank, the area under the
+    precision-recall curve without interpolation. It needs no threshold; C-MTEB reports it for pair
+    classification. ``nan`` when there is no positive (undefined, as a correlation of constants)."""
+    from sklearn.metrics import average_precision_score
+
+    _same_length(scores, labels, "scores and labels")
+    s, y = _scores(scores), _binary(labels)
+    if not y.any():
+        return float("nan")
+    return float(average_precision_score(y, s))
+
+
 def threshold_accuracy(scores: Numbers, labels: Labels, threshold: float) -> float:
     """Accuracy of predicting positive when ``score >= threshold``; ``labels`` are 0/1 or bool."""
     _same_length(scores, labels, "scores and labels")
