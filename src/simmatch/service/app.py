@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi  # noqa: E402
 from simmatch.service.engine import Engine, LoadedModels, public_name  # noqa: E402
 from simmatch.service.errors import install_error_handlers  # noqa: E402
 from simmatch.service.guard import OPEN_PATHS, GuardMiddleware  # noqa: E402
+from simmatch.service.playground import add_playground  # noqa: E402
 from simmatch.service.routes import add_routes  # noqa: E402
 from simmatch.service.settings import ServiceSettings  # noqa: E402
 
@@ -59,6 +60,8 @@ def create_app(settings: ServiceSettings, *, models: LoadedModels | None = None)
     app.add_middleware(GuardMiddleware, api_key=api_key, max_body_bytes=settings.limits.max_body_bytes)
     install_error_handlers(app)
     add_routes(app)
+    if settings.ui:
+        add_playground(app)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     return app
 

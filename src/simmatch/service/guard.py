@@ -10,6 +10,7 @@ import hmac
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simmatch.service.errors import error_response
+from simmatch.service.playground import is_page_path
 
 OPEN_PATHS = frozenset({"/health"})
 
@@ -25,7 +26,8 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        if self.api_key is not None and scope["path"] not in OPEN_PATHS:
+        path = scope["path"]
+        if self.api_key is not None and path not in OPEN_PATHS and not is_page_path(path):
             problem = self._auth_problem(headers.get(b"authorization"))
             if problem:
                 response = error_response(401, problem, headers={"WWW-Authenticate": "Bearer"})

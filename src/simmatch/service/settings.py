@@ -67,5 +67,9 @@ class ServiceSettings(BaseModel):
         ge=0,
         description="return freed heap memory to the OS at most this often, in seconds (glibc; 0: never)",
     )
+    ui: bool = Field(
+        default=True,
+        description="serve the playground page at / (--no-ui: the JSON API and /docs only)",
+    )
     limits: LimitSettings = Field(default_factory=LimitSettings)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
