@@ -34,7 +34,9 @@ WAIT_S = 60  # the built-in model on a busy two-core machine can take a while
 def browser_paths() -> tuple[str, str] | None:
     """(chromium, chromedriver), or None when either is missing."""
     browser = os.environ.get("SIMMATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    driver = os.environ.get("SIMMATCH_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    driver = (
+        os.environ.get("SIMMATCH_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    )
     if Path(browser).is_file() and Path(driver).is_file():
         return browser, driver
     return None
@@ -64,7 +66,16 @@ def chrome() -> Iterator[Any]:
         "--force-device-scale-factor=1",
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    with pytest.MonkeyPatch.context() as patch:
+        # Selenium Manager would download a driver or a browser: with both paths given it never
+        # runs, and this makes sure of it.
+        from selenium.webdriver.common.selenium_manager import SeleniumManager
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("Selenium Manager must not run: the driver and browser paths are given")
+
+        patch.setattr(SeleniumManager, "binary_paths", refuse)
+        driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_script_timeout(WAIT_S)
     try:
         yield driver

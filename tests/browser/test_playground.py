@@ -86,7 +86,12 @@ def test_page_over_http_names_no_other_host(full, path):
 def test_compare_examples_rank_like_the_library(chrome, full, tiny_embedder):
     page = Page(chrome, full).open()
     examples = page.all("#compare-examples button")
-    assert [b.text for b in examples] == ["功和功率的区别", "什么是桥", "福鼎在哪个市", "吃完海鲜可以喝牛奶吗?"]
+    assert [b.text for b in examples] == [
+        "功和功率的区别",
+        "什么是桥",
+        "福鼎在哪个市",
+        "吃完海鲜可以喝牛奶吗?",
+    ]
     for i in range(len(examples)):
         page.all("#compare-examples button")[i].click()
         source = page.find("compare-source").get_attribute("value")
@@ -99,7 +104,9 @@ def test_compare_examples_rank_like_the_library(chrome, full, tiny_embedder):
         shown = shown_ranking(page, "#compare-results li")
         assert [text for text, _ in shown] == [r.text for r in ranked]
         assert [score for _, score in shown] == pytest.approx([r.score for r in ranked], abs=1e-5)
-        shown_text = [li.find_element("css selector", ".score").text for li in page.all("#compare-results li")]
+        shown_text = [
+            li.find_element("css selector", ".score").text for li in page.all("#compare-results li")
+        ]
         assert shown_text == [f"{score:.4f}" for _, score in shown]
 
 
@@ -131,7 +138,13 @@ def _shown_pairs(page: Page) -> list[dict]:
             for p in tr.find_elements("css selector", ".prob")
         }
         label = tr.get_attribute("data-label")
-        rows.append({"label": label or None, "probabilities": probs or None, "score": float(tr.get_attribute("data-score"))})
+        rows.append(
+            {
+                "label": label or None,
+                "probabilities": probs or None,
+                "score": float(tr.get_attribute("data-score")),
+            }
+        )
     return rows
 
 
@@ -175,7 +188,10 @@ def test_similarity_without_a_cross_encoder_says_cosine(chrome, limited, tiny_em
         page.find(f"pair-a-{i}").find_element("xpath", "../..").find_element("css selector", "button").click()
     pairs = [[page.find(f"pair-{s}-{i}").get_attribute("value") for s in "ab"] for i in range(2)]
     page.submit("similarity")
-    assert page.find("similarity-method").text == "Method: cosine of embeddings (tiny-embedder), no cross-encoder loaded"
+    assert (
+        page.find("similarity-method").text
+        == "Method: cosine of embeddings (tiny-embedder), no cross-encoder loaded"
+    )
     shown = _shown_pairs(page)
     assert shown == post(limited, "/similarity", {"pairs": pairs}).json()["data"]
     assert all(row["label"] is None and row["probabilities"] is None for row in shown)
@@ -222,8 +238,12 @@ def test_search_hits_equal_the_index(chrome, full, index, cross3, options):
         assert exp["scores"] == pytest.approx(library.scores, abs=1e-5)
         chips = [m.text for m in hit.find_elements("css selector", ".meta")]
         assert chips == [f"{k}: {json.dumps(v)}" for k, v in library.metadata.items()]
-        stages = [th.get_attribute("data-stage") for th in hit.find_elements("css selector", "th[data-stage]")]
-        expected = {"dense": ["dense"], "bm25": ["bm25"], "hybrid": ["dense", "bm25", "fusion"]}[options["mode"]]
+        stages = [
+            th.get_attribute("data-stage") for th in hit.find_elements("css selector", "th[data-stage]")
+        ]
+        expected = {"dense": ["dense"], "bm25": ["bm25"], "hybrid": ["dense", "bm25", "fusion"]}[
+            options["mode"]
+        ]
         if options.get("rerank"):
             expected = [*expected, "first_stage", "rerank"]
         assert sorted(stages) == sorted(expected)
@@ -246,7 +266,10 @@ def test_search_errors_from_the_page_and_the_service(chrome, full):
 def test_search_without_an_index_says_so(chrome, limited):
     page = Page(chrome, limited).open()
     page.tab("search")
-    assert page.find("search-note").text == "No index is loaded: start the service with --index PATH to search one."
+    assert (
+        page.find("search-note").text
+        == "No index is loaded: start the service with --index PATH to search one."
+    )
     assert not page.find("search-query").is_enabled() and not page.find("search-run").is_enabled()
 
 
@@ -265,9 +288,10 @@ def test_embed_dims_norms_and_pca(chrome, full, tiny_embedder):
     assert [int(r.get_attribute("data-dims")) for r in rows] == [tiny_embedder.dim] * len(texts)
     norms = [float(r.get_attribute("data-norm")) for r in rows]
     assert norms == pytest.approx(np.linalg.norm(vectors, axis=1).tolist(), abs=1e-5)
-    assert f"{len(texts)} texts embedded by tiny-embedder: {tiny_embedder.dim} dimensions each" in page.find(
-        "embed-summary"
-    ).text
+    assert (
+        f"{len(texts)} texts embedded by tiny-embedder: {tiny_embedder.dim} dimensions each"
+        in page.find("embed-summary").text
+    )
     # The scatter: one labelled point per text, at the texts' first two principal components.
     points = page.all("#embed-plot g.point")
     assert [p.find_element("css selector", "text").text for p in points] == [
@@ -294,7 +318,9 @@ def test_over_limit_and_bad_input_errors_are_the_service_messages(chrome, limite
     message = f"sentences_to_compare has 4 items; the limit is max_items_per_request={LIMIT}"
     assert page.error("compare") == message
     assert page.find("compare-error").find_element("css selector", ".status").text == "422 limit_exceeded"
-    service = post(limited, "/compare", {"source_sentence": "吃完海鲜可以喝牛奶吗?", "sentences_to_compare": candidates})
+    service = post(
+        limited, "/compare", {"source_sentence": "吃完海鲜可以喝牛奶吗?", "sentences_to_compare": candidates}
+    )
     assert service.json()["error"]["message"] == message
     # Bad input: the library's validator speaks through the service, word for word.
     page.fill("compare-candidates", "a\nb")
@@ -351,7 +377,9 @@ def test_chinese_and_english(chrome, full):
     tabs = [page.find(f"tab-{name}").text for name in ("compare", "similarity", "search", "embed")]
     assert tabs == ["句子比较", "相似度", "检索", "向量"]
     assert page.find("compare-source").find_element("xpath", "preceding-sibling::label[1]").text == "源句子"
-    assert page.find("compare-output").find_element("css selector", "p").text.startswith("由 tiny-embedder 打分")
+    assert (
+        page.find("compare-output").find_element("css selector", "p").text.startswith("由 tiny-embedder 打分")
+    )
     page.tab("search")
     assert page.find("search-note").text == "检索索引 idx（共 5 篇文档）。"
     page.driver.refresh()  # the choice lasts for the tab's session
@@ -379,7 +407,9 @@ def test_keyboard_tabs_and_labelled_fields(chrome, full):
     page.driver.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)  # wraps around
     assert page.find("tab-compare").get_attribute("aria-selected") == "true"
     # Only the selected tab is in the Tab order (the others are reached with the arrow keys).
-    assert [page.find(f"tab-{n}").get_attribute("tabindex") for n in ("compare", "similarity", "search", "embed")] == [
+    assert [
+        page.find(f"tab-{n}").get_attribute("tabindex") for n in ("compare", "similarity", "search", "embed")
+    ] == [
         "0",
         "-1",
         "-1",

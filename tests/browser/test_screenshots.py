@@ -23,14 +23,34 @@ pytestmark = pytest.mark.slow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DOCS = [
-    {"id": "food-1", "text": "吃了海鲜后是不能再喝牛奶的，牛奶和海鲜一起吃可能引起不适", "metadata": {"lang": "zh", "topic": "food"}},
+    {
+        "id": "food-1",
+        "text": "吃了海鲜后是不能再喝牛奶的，牛奶和海鲜一起吃可能引起不适",
+        "metadata": {"lang": "zh", "topic": "food"},
+    },
     {"id": "food-2", "text": "海鲜富含蛋白质，适量食用有益健康", "metadata": {"lang": "zh", "topic": "food"}},
-    {"id": "food-3", "text": "Drinking milk right after seafood is safe for most people.", "metadata": {"lang": "en", "topic": "food"}},
+    {
+        "id": "food-3",
+        "text": "Drinking milk right after seafood is safe for most people.",
+        "metadata": {"lang": "en", "topic": "food"},
+    },
     {"id": "bridge-1", "text": "桥是一种连接两岸的建筑", "metadata": {"lang": "zh", "topic": "bridge"}},
-    {"id": "bridge-2", "text": "The Golden Gate Bridge spans the strait at San Francisco.", "metadata": {"lang": "en", "topic": "bridge"}},
-    {"id": "place-1", "text": "福鼎是福建省宁德市下辖的县级市，太姥山就在福鼎", "metadata": {"lang": "zh", "topic": "place"}},
+    {
+        "id": "bridge-2",
+        "text": "The Golden Gate Bridge spans the strait at San Francisco.",
+        "metadata": {"lang": "en", "topic": "bridge"},
+    },
+    {
+        "id": "place-1",
+        "text": "福鼎是福建省宁德市下辖的县级市，太姥山就在福鼎",
+        "metadata": {"lang": "zh", "topic": "place"},
+    },
     {"id": "weather-1", "text": "今天天气晴朗，适合出门散步", "metadata": {"lang": "zh", "topic": "weather"}},
-    {"id": "weather-2", "text": "Heavy rain is expected this afternoon.", "metadata": {"lang": "en", "topic": "weather"}},
+    {
+        "id": "weather-2",
+        "text": "Heavy rain is expected this afternoon.",
+        "metadata": {"lang": "en", "topic": "weather"},
+    },
 ]
 
 
