@@ -149,3 +149,23 @@ def test_bad_model_is_a_one_line_error_before_the_server_starts(tmp_path, capsys
     assert main(["serve", "--model", str(tmp_path / "missing"), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("simmatch: error: model directory") and err.count("\n") == 1
+
+
+def test_odd_text_is_422_and_the_connection_keeps_serving(live_server):
+    """A lone surrogate used to be a 500 after which the next request on the same keep-alive
+    connection was reset."""
+    import httpx
+
+    with httpx.Client(base_url=live_server, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        for _ in range(2):
+            bad = http.post(
+                "/v1/embeddings",
+                content=rb'{"input": ["ok", "\ud800"]}',
+                headers={"Content-Type": "application/json"},
+            )
+            assert bad.status_code == 422
+            assert bad.json()["error"]["message"] == (
+                "input[1] contains an unpaired surrogate (U+D800): not valid Unicode text"
+            )
+            assert http.post("/v1/embeddings", json={"input": "ok"}).status_code == 200
+        assert len(http._transport._pool.connections) == 1  # one connection served all four
