@@ -284,7 +284,12 @@ class DerivedState:
             logger.debug("%s: another process is writing derived files; not saving %s", self.path, name)
             return False
         try:
-            save(self.path / name)
+            try:
+                save(self.path / name)
+            except OSError as exc:
+                if exc.filename:
+                    raise
+                raise OSError(exc.errno, exc.strerror, str(self.path / name)) from exc
             pattern = VECTORS_RE if VECTORS_RE.match(name) else BM25_RE
             newest = self.newest(pattern)
             for entry in self.path.iterdir():
