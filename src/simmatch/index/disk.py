@@ -70,6 +70,10 @@ def derived_not_saved(what: str) -> str:
 
 def batch_kept(done: int, size: int) -> str:
     """What is kept when the transaction of an ``add`` batch fails."""
+    if not done:
+        return (
+            f"nothing of this call was written (its first batch, of {size}, failed); the index is as it was"
+        )
     return (
         f"the {done} documents of this call before this batch are kept; "
         f"nothing of this batch of {size} was written"

@@ -96,7 +96,7 @@ class Index:
         self._writer = FileLock(path / WRITER_LOCK)
         self._derived = DerivedState(path, store, settings, read_only)
         self._first_stage = FirstStage(store, self._derived, self._tokenize, settings)
-        self._media_read_only = False  # opened writable, but the directory is not writable
+        self._read_only_reason: str | None = None  # why a writable open became read-only
         self._closed = False
 
     # -- construction --------------------------------------------------------------------------
@@ -181,7 +181,7 @@ class Index:
             raise InputError("Index.open: write=True and read_only=True exclude each other")
         store, settings = open_database(path, read_only=read_only)
         index = cls(path, store, settings, None, read_only=store.read_only)
-        index._media_read_only = store.read_only and not read_only
+        index._read_only_reason = store.read_only_reason
         try:
             expected = {"normalize": normalize, "passage_kind": passage_kind, "query_kind": query_kind}
             for key, value in expected.items():
@@ -279,8 +279,8 @@ class Index:
     # -- writing -------------------------------------------------------------------------------
 
     def _acquire_writer(self) -> None:
-        if self._media_read_only:
-            raise StorageError(self.path, "the directory is not writable", "nothing was changed")
+        if self._read_only_reason is not None:
+            raise StorageError(self.path, self._read_only_reason, "nothing was changed")
         if self._read_only:
             raise InputError(f"index at {self.path} was opened read_only=True; it cannot be changed")
         with storage_errors(self.path / WRITER_LOCK, "nothing was changed"):

@@ -58,6 +58,7 @@ class Store:
     def __init__(self, path: Path, *, read_only: bool, create: bool = False):
         self.path = path
         self.read_only = read_only
+        self.read_only_reason: str | None = None  # why a writable open became read-only
         self.immutable = False
         if read_only:
             self.conn = self._connect_read_only(path)
@@ -65,33 +66,40 @@ class Store:
             self.conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=30.0
             )
-        self.conn.execute("PRAGMA busy_timeout = 30000")
-        if create:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.executescript(SCHEMA)
-        if not read_only:
-            # FULL: a committed batch survives power loss too, not only a killed process.
-            self.conn.execute("PRAGMA synchronous = FULL")
+        try:
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if create:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.executescript(SCHEMA)
+            if not read_only:
+                # FULL: a committed batch survives power loss too, not only a killed process.
+                self.conn.execute("PRAGMA synchronous = FULL")
+                self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the WAL
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _connect_read_only(self, path: Path) -> sqlite3.Connection:
-        """``mode=ro``: SQLite's -wal/-shm files let this reader follow a live writer. On read-only
-        media they cannot be created, so the database is opened ``immutable=1`` (no locking, no
-        WAL: nothing can be writing it there)."""
+        """``mode=ro``: SQLite's -wal/-shm files let this reader follow a live writer. Where they
+        cannot be created (read-only media, a full disk) the database is opened ``immutable=1``
+        (no locking, no WAL: nothing can be writing it there)."""
         uri = path.resolve().as_uri()
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        if writable(path.parent):
-            return conn
         try:
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             return conn
-        except sqlite3.OperationalError:
+        except sqlite3.Error as exc:
             conn.close()
+            reason = storage_reason(exc)
+            if reason is None:
+                raise
         wal = path.with_name(path.name + "-wal")
         if wal.is_file() and wal.stat().st_size:
             logger.warning(
-                "%s cannot be opened for shared reading (directory not writable); reading it as "
-                "immutable: commits still in %s (not checkpointed) are not visible",
+                "%s cannot be opened for shared reading (%s); reading it as immutable: commits "
+                "still in %s (not checkpointed) are not visible",
                 path,
+                reason,
                 wal.name,
             )
         self.immutable = True
@@ -307,10 +315,21 @@ def open_database(directory: Path, *, read_only: bool) -> tuple[Store, dict[str,
     database = directory / SQLITE_FILE
     if not database.is_file():
         raise InputError(f"no index at {directory} (missing {SQLITE_FILE}); create one with Index.create")
+    reason = None
     if not read_only and not (writable(directory) and os.access(database, os.W_OK)):
-        logger.info("%s: directory or database not writable; opening the index read-only", directory)
-        read_only = True
-    store = Store(database, read_only=read_only)
+        reason = "the directory is not writable"
+    elif not read_only:
+        try:
+            store = Store(database, read_only=False)
+        except sqlite3.Error as exc:
+            if storage_reason(exc) is None:
+                raise
+            reason = f"the database cannot be opened for writing: {storage_reason(exc)}"
+    if reason is not None:
+        logger.info("%s: %s; opening the index read-only", directory, reason)
+    if read_only or reason is not None:
+        store = Store(database, read_only=True)
+        store.read_only_reason = reason
     try:
         settings = store.settings()
         version = settings.get("format_version")
