@@ -21,6 +21,7 @@ import sqlite3
 import faiss
 import pytest
 
+from simmatch._fs import FileLock
 from simmatch.errors import InputError, StorageError
 from simmatch.index import Index, encoders, ops
 from simmatch.index.store import FILE_RECORDS, Store
@@ -277,12 +278,15 @@ def test_second_writer_fails_before_loading_the_model(tmp_path, monkeypatch):
     docs = tmp_path / "docs.tsv"
     docs.write_text("a\tfirst document\n", encoding="utf-8")
     loaded.clear()
-    with Index.open(path, write=True):  # holds the writer lock
-        with pytest.raises(InputError, match="only one writer at a time"):
-            ops.add_file(path, docs, show_progress=False)
-        with pytest.raises(InputError, match="only one writer at a time"):
-            Index.open(path, load_encoder=True, write=True)
-        assert loaded == []
+    holder = FileLock(path / "writer.lock")  # another writer
+    assert holder.try_acquire()
+    with pytest.raises(InputError, match="only one writer at a time"):
+        ops.add_file(path, docs, show_progress=False)
+    assert loaded == []
+    with pytest.raises(InputError, match="only one writer at a time"):
+        Index.open(path, load_encoder=True, write=True)
+    assert loaded == []
+    holder.release()
     assert ops.add_file(path, docs, show_progress=False)["documents"] == 1
     with pytest.raises(InputError, match="exclude each other"):
         Index.open(path, write=True, read_only=True)
