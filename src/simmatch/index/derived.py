@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from simmatch._fs import FileLock, remove
+from simmatch.errors import StorageError
+from simmatch.index.disk import derived_not_saved, storage_errors
 from simmatch.index.lexical import LexicalIndex
 from simmatch.index.store import Store
 from simmatch.index.vectors import AnnParams, VectorIndex, ivf_nlist
@@ -251,6 +253,26 @@ class DerivedState:
                     "%s: BM25 index not cached on disk (%s); searching from memory", self.path, exc
                 )
         return lexical
+
+    def after_write(self, changed: bool, what: str, quiet: bool = False) -> None:
+        """After an ``add``/``delete`` (``changed``: the row ids changed): bring derived state up
+        to the database in memory, in one snapshot, then save what the files on disk do not hold
+        yet (BM25 only if in use), repairs made by earlier searches included. A refused save is a
+        ``StorageError`` saying ``what`` was kept; ``quiet`` (another error is on its way) logs it
+        instead. Call under the owning index's lock."""
+        if not (changed or self.unsaved()):
+            return
+        try:
+            with storage_errors(self.store.path, derived_not_saved(what)):
+                with self.store.snapshot():
+                    self.sync_vectors()
+                    if self.bm25_in_use():
+                        self.sync_bm25(save=False)
+                self.save()
+        except StorageError as exc:
+            if not quiet:
+                raise
+            logger.warning("%s", exc)
 
     def save(self) -> None:
         """After a write: save the FAISS index (and BM25 when in use) unless the files on disk

@@ -13,8 +13,10 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from simmatch._fs import remove
-from simmatch.errors import StorageError
+from simmatch._fs import FileLock, remove
+from simmatch.errors import InputError, StorageError
+
+WRITER_LOCK = "writer.lock"
 
 ERRNO_REASONS = {
     errno.ENOSPC: "no space left on device",
@@ -95,3 +97,19 @@ def new_directory(path: Path) -> Iterator[None]:
         if not existed and path.is_dir():
             path.rmdir()
         raise
+
+
+def acquire_writer(lock: FileLock, path: Path, read_only: bool, read_only_reason: str | None) -> None:
+    """Take the writer lock of the index at ``path``, or say in one line why this open cannot write."""
+    if read_only_reason is not None:
+        raise StorageError(path, read_only_reason, "nothing was changed")
+    if read_only:
+        raise InputError(f"index at {path} was opened read_only=True; it cannot be changed")
+    with storage_errors(path / WRITER_LOCK, "nothing was changed"):
+        acquired = lock.try_acquire()
+    if not acquired:
+        raise InputError(
+            f"index at {path} is being written by another process or Index object "
+            f"(pid {lock.holder()}); only one writer at a time. Close the other writer, "
+            "or open this one with read_only=True to search."
+        )

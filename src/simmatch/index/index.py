@@ -1,22 +1,13 @@
 """The persistent ``Index``: SQLite documents + FAISS vectors + BM25, hybrid fusion and reranking.
 
-Directory layout::
-
-    documents.sqlite          source of truth (WAL): documents, metadata, tokens, embeddings, settings
-    vectors-g<generation>.faiss   FAISS IndexIDMap2 (flat / HNSW / IVF), derived
-    bm25-g<generation>/       bm25s index + row ids, derived, written on first BM25 use
-    writer.lock               flock held by the one process allowed to add/delete
-    derived.lock              flock held while a process writes derived files
-
-Durability: each ``add`` batch is one SQLite transaction that also increments ``generation``.
-Derived files are written after the commits (temp file + ``os.replace``) and carry the generation
-they reflect in their name. Row ids are never reused and a row's vector never changes, so a FAISS
-file of any older generation holds a valid subset of the truth: the index loads the newest one and
-repairs it by difference (add the missing row ids' stored embeddings, drop the ids gone from
-SQLite). A process killed mid-``add`` therefore loses at most the uncommitted batch, and the next
-open finds a stale or missing FAISS file and repairs it, with a logged message. Searches repair in
-memory only; the next write saves. A disk that refuses a write raises ``StorageError`` (see
-``simmatch.index.disk``), and an index whose directory is not writable opens read-only.
+``documents.sqlite`` (WAL) is the source of truth; ``vectors-g<generation>.faiss`` and
+``bm25-g<generation>/`` are derived from it, ``writer.lock`` is held by the one writer and
+``derived.lock`` while derived files are written. Each ``add`` batch is one SQLite transaction that
+increments ``generation``; derived files are written atomically after the commits. Row ids are never
+reused and a row's vector never changes, so an older FAISS file is a valid subset of the truth,
+repaired by difference from the stored embeddings. Searches repair in memory only; the next write
+saves. A refused write raises ``StorageError`` (``simmatch.index.disk``); an index that cannot be
+written (read-only media) opens read-only. See docs/retrieval.md (Storage, Durability).
 """
 
 from __future__ import annotations
@@ -31,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from simmatch._fs import FileLock
-from simmatch.errors import InputError, StorageError
+from simmatch.errors import InputError
 from simmatch.index import encoders
 from simmatch.index.derived import DerivedState
-from simmatch.index.disk import batch_kept, derived_not_saved, new_directory, storage_errors
+from simmatch.index.disk import WRITER_LOCK, acquire_writer, batch_kept, new_directory, storage_errors
 from simmatch.index.fusion import RRF_K
 from simmatch.index.options import (
     DEFAULT_MODE,
@@ -48,17 +39,11 @@ from simmatch.index.options import (
 from simmatch.index.search import FirstStage, SearchRequest
 from simmatch.index.store import FILE_RECORDS, SQLITE_FILE, Store, create_database, open_database
 from simmatch.index.tokenize import get_tokenizer
-from simmatch.index.types import (
-    AddStats,
-    Document,
-    SearchHit,
-)
+from simmatch.index.types import AddStats, Document, SearchHit
 from simmatch.index.vectors import AnnParams
 from simmatch.index.writes import Row, batches, commit_batch, embedded_rows, latest_by_id, plan_batch
 
 logger = logging.getLogger(__name__)
-
-WRITER_LOCK = "writer.lock"
 
 
 def read_settings(path: str | Path) -> dict[str, Any]:
@@ -134,7 +119,7 @@ class Index:
             query_kind=query_kind,
         )
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise InputError(f"{path} already exists and is not an empty directory; open it instead")
+            raise InputError(f"{path} already exists and is not an empty directory; use Index.open")
         encoder = encoders.as_encoder(encoder)
         model_name, dim = encoders.encoder_identity(encoder)
         fingerprint = encoders.fingerprint(encoder, config.normalize, config.passage_kind, dim)
@@ -279,18 +264,7 @@ class Index:
     # -- writing -------------------------------------------------------------------------------
 
     def _acquire_writer(self) -> None:
-        if self._read_only_reason is not None:
-            raise StorageError(self.path, self._read_only_reason, "nothing was changed")
-        if self._read_only:
-            raise InputError(f"index at {self.path} was opened read_only=True; it cannot be changed")
-        with storage_errors(self.path / WRITER_LOCK, "nothing was changed"):
-            acquired = self._writer.try_acquire()
-        if not acquired:
-            raise InputError(
-                f"index at {self.path} is being written by another process or Index object "
-                f"(pid {self._writer.holder()}); only one writer at a time. Close the other writer, "
-                "or open this one with read_only=True to search."
-            )
+        acquire_writer(self._writer, self.path, self._read_only, self._read_only_reason)
 
     def _require_encoder(self, what: str) -> Any:
         if self._encoder is None:
@@ -387,23 +361,9 @@ class Index:
         return deleted
 
     def _after_write(self, changed: bool, what: str, quiet: bool = False) -> None:
-        """Bring derived state up to the database (in memory, in one snapshot), then save what
-        the files on disk do not hold yet (BM25 only if in use), repairs made by earlier searches
-        included. ``quiet``: another error is on its way; log a refused save instead of raising."""
+        """Bring derived state up to the database and save it (``DerivedState.after_write``)."""
         with self._lock:
-            if not (changed or self._derived.unsaved()):
-                return
-            try:
-                with storage_errors(self.path / SQLITE_FILE, derived_not_saved(what)):
-                    with self._store.snapshot():
-                        self._derived.sync_vectors()
-                        if self._derived.bm25_in_use():
-                            self._derived.sync_bm25(save=False)
-                    self._derived.save()
-            except StorageError as exc:
-                if not quiet:
-                    raise
-                logger.warning("%s", exc)
+            self._derived.after_write(changed, what, quiet)
 
     # -- search --------------------------------------------------------------------------------
 
