@@ -92,10 +92,11 @@ def new_directory(path: Path) -> Iterator[None]:
             path.mkdir(parents=True, exist_ok=True)
             yield
     except StorageError:
-        for entry in path.iterdir() if path.is_dir() else ():
-            remove(entry)
-        if not existed and path.is_dir():
-            path.rmdir()
+        with contextlib.suppress(OSError):  # best-effort: the disk refuses writes
+            for entry in path.iterdir() if path.is_dir() else ():
+                remove(entry)
+            if not existed and path.is_dir():
+                path.rmdir()
         raise
 
 
