@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
+from simmatch.cli.serve import add_arguments, settings_from_args
 from simmatch.errors import InputError
 from simmatch.service import LoadedModels, ServiceSettings, create_app
-from simmatch.service.server import add_arguments, settings_from_args
 
 from .conftest import API_KEY
 
@@ -87,7 +87,7 @@ def test_models_load_at_startup_from_paths(tiny_embedder_dir, tiny_cross3_dir):
 
 def _parse(argv):
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_arguments(parser, ServiceSettings)
     return parser.parse_args(argv)
 
 
@@ -144,8 +144,28 @@ def test_cli_serve_maps_flags_onto_settings(monkeypatch):
 
 
 def test_bad_model_is_a_one_line_error_before_the_server_starts(tmp_path, capsys):
-    from simmatch.service.server import serve_main
+    from simmatch.cli.main import main
 
-    assert serve_main(["--model", str(tmp_path / "missing"), "--port", "0"]) == 2
+    assert main(["serve", "--model", str(tmp_path / "missing"), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("simmatch: error: model directory") and err.count("\n") == 1
+
+
+def test_odd_text_is_422_and_the_connection_keeps_serving(live_server):
+    """A lone surrogate used to be a 500 after which the next request on the same keep-alive
+    connection was reset."""
+    import httpx
+
+    with httpx.Client(base_url=live_server, headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        for _ in range(2):
+            bad = http.post(
+                "/v1/embeddings",
+                content=rb'{"input": ["ok", "\ud800"]}',
+                headers={"Content-Type": "application/json"},
+            )
+            assert bad.status_code == 422
+            assert bad.json()["error"]["message"] == (
+                "input[1] contains an unpaired surrogate (U+D800): not valid Unicode text"
+            )
+            assert http.post("/v1/embeddings", json={"input": "ok"}).status_code == 200
+        assert len(http._transport._pool.connections) == 1  # one connection served all four

@@ -1,4 +1,5 @@
-"""TrainingConfig: validation with clear messages, help for every field, CLI flags generated from it."""
+"""TrainingConfig: validation with clear messages, help for every field, CLI flags generated from it
+(the mechanism itself is tested in tests/cli/test_flags.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import dataclasses
 
 import pytest
 
+from simmatch.cli._flags import add_config_arguments, config_from_args
+from simmatch.cli.train import CONFIG_FLAGS, CONFIG_PREFIX
 from simmatch.errors import InputError
-from simmatch.training import TrainingConfig, add_config_arguments, config_from_args
+from simmatch.training import TrainingConfig
 
 
 def test_defaults_are_frozen_and_documented(tmp_path):
@@ -41,9 +44,11 @@ def test_invalid_values_are_rejected(field, value, message):
 
 def test_cli_flags_map_onto_the_config():
     parser = argparse.ArgumentParser()
-    add_config_arguments(parser, batch_size=32)
+    add_config_arguments(
+        parser, TrainingConfig, prefix=CONFIG_PREFIX, flags=CONFIG_FLAGS, defaults={"batch_size": 32}
+    )
     args = parser.parse_args(["--out", "run", "--max-steps", "5", "--no-freeze-embeddings", "--lr", "3e-5"])
-    config = config_from_args(args)
+    config = config_from_args(TrainingConfig, args, prefix=CONFIG_PREFIX)
     assert config == TrainingConfig(
         output_dir="run", max_steps=5, freeze_embeddings=False, lr=3e-5, batch_size=32
     )

@@ -8,6 +8,7 @@ import argparse
 import json
 from typing import Any
 
+from simmatch.cli._flags import Flag, add_config_arguments, config_from_args
 from simmatch.cli._io import (
     add_label_map_argument,
     add_score_range_argument,
@@ -15,6 +16,10 @@ from simmatch.cli._io import (
     parse_score_range,
 )
 from simmatch.models.registry import DEFAULT_EMBEDDER
+
+# TrainingConfig's flags are generated (simmatch.cli._flags); ``--out DIR`` names ``output_dir``.
+CONFIG_PREFIX = "config_"
+CONFIG_FLAGS = {"output_dir": Flag(name="--out", metavar="DIR")}
 
 
 def _options(items: list[str] | None) -> dict[str, Any]:
@@ -34,7 +39,7 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from simmatch.training.config import add_config_arguments
+    from simmatch.training.config import TrainingConfig
 
     p = sub.add_parser("train", help="fine-tune a cross-encoder or an embedder on labeled pairs")
     kinds = p.add_subparsers(dest="family", metavar="FAMILY", required=True)
@@ -46,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="comma-separated class names in head order (default: the training labels); "
         "score data trains a regression head",
     )
-    add_config_arguments(ce)
+    add_config_arguments(ce, TrainingConfig, prefix=CONFIG_PREFIX, flags=CONFIG_FLAGS)
     ce.set_defaults(func=run_cross_encoder)
 
     emb = kinds.add_parser("embedder", help="twin tower: text → vector (Embedder)")
@@ -61,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--num-negatives", type=int, default=1, help="negatives per example for mnrl (default 1)"
     )
     emb.add_argument("--kind", default="query", help="prompt for both sides of a pair (default query)")
-    add_config_arguments(emb)
+    add_config_arguments(emb, TrainingConfig, prefix=CONFIG_PREFIX, flags=CONFIG_FLAGS)
     emb.set_defaults(func=run_embedder)
 
 
@@ -102,9 +107,9 @@ def _report(result: Any) -> int:
 
 def run_cross_encoder(args: argparse.Namespace) -> int:
     from simmatch.data import resolve_dataset
-    from simmatch.training import config_from_args, train_cross_encoder
+    from simmatch.training import TrainingConfig, train_cross_encoder
 
-    config = config_from_args(args)
+    config = config_from_args(TrainingConfig, args, prefix=CONFIG_PREFIX)
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
     data: dict[str, Any] = {
         "score_range": parse_score_range(args.score_range),
@@ -124,9 +129,9 @@ def run_cross_encoder(args: argparse.Namespace) -> int:
 
 def run_embedder(args: argparse.Namespace) -> int:
     from simmatch.data import resolve_dataset
-    from simmatch.training import config_from_args, train_embedder
+    from simmatch.training import TrainingConfig, train_embedder
 
-    config = config_from_args(args)
+    config = config_from_args(TrainingConfig, args, prefix=CONFIG_PREFIX)
     data: dict[str, Any] = {
         "score_range": parse_score_range(args.score_range),
         "label_map": parse_label_map(args.label_map),

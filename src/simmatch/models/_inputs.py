@@ -9,14 +9,29 @@ from typing import Any
 
 from simmatch.errors import InputError
 
+# Characters that show nothing and are not whitespace to ``str.strip``: zero-width space, (non-)
+# joiner, word joiner, byte-order mark. A text of only these (and whitespace) counts as empty.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
 
 def check_text(value: Any, where: str = "text") -> str:
+    """A non-empty string of valid Unicode. Refused, with ``where`` named: ``None``, non-strings,
+    empty text (whitespace and zero-width characters only) and unpaired surrogates (JSON
+    ``"\\ud800"``, or a byte that is not UTF-8 on the command line), which tokenizers cannot encode."""
     if value is None:
         raise InputError(f"{where} is None; expected a non-empty string")
     if not isinstance(value, str):
         raise InputError(f"{where} must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not value.strip() or not value.translate(_INVISIBLE).strip():
         raise InputError(f"{where} is empty or whitespace only")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            raise InputError(
+                f"{where} contains an unpaired surrogate (U+{code:04X}): not valid Unicode text"
+            ) from None
     return value
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from simmatch.errors import InputError
+from simmatch.models._checks import check_trained_head
 from simmatch.models._inputs import check_pairs, check_text, check_texts, check_top_k
 from simmatch.models.registry import builtin_name, resolve_model
 from simmatch.models.results import (
@@ -70,7 +71,10 @@ class PairClassifier:
         self.path = resolve_model(model)
         self.device = device or default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.path)
+        self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+            self.path, output_loading_info=True
+        )
+        check_trained_head(self.model, loading, self.model_name, self.path)
         self.model.to(self.device).eval()
         saved = _read_config(Path(self.path))
         self.config = PairClassifierConfig(

@@ -4,7 +4,8 @@ request limits and one error envelope. Needs the ``serve`` extra (fastapi, uvico
 >>> from simmatch.service import ServiceSettings, create_app
 >>> app = create_app(ServiceSettings(model="multilingual-e5-small"))
 
-Names load on first use, so ``simmatch serve --help`` works without the extra.
+Names load on first use. The command line (``simmatch serve``, ``python -m simmatch.service``)
+lives in ``simmatch.cli.serve``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ _LAZY = {
     "LimitSettings": "simmatch.service.settings",
     "BatchingSettings": "simmatch.service.settings",
     "serve": "simmatch.service.server",
-    "serve_main": "simmatch.service.server",
-    "settings_from_args": "simmatch.service.server",
 }
 
 if TYPE_CHECKING:
     from simmatch.service.app import create_app
     from simmatch.service.engine import Engine, LoadedModels
-    from simmatch.service.server import serve, serve_main, settings_from_args
+    from simmatch.service.server import serve
     from simmatch.service.settings import BatchingSettings, LimitSettings, ServiceSettings
 
 __all__ = [
@@ -37,8 +36,6 @@ __all__ = [
     "ServiceSettings",
     "create_app",
     "serve",
-    "serve_main",
-    "settings_from_args",
 ]
 
 

@@ -1,5 +1,7 @@
-"""``python -m simmatch.service``: run the service (same flags as ``simmatch serve``)."""
+"""``python -m simmatch.service``: run the service; the same command as ``simmatch serve``."""
 
-from simmatch.service.server import serve_main
+import sys
 
-raise SystemExit(serve_main())
+from simmatch.cli.main import main
+
+raise SystemExit(main(["serve", *sys.argv[1:]]))

@@ -1,5 +1,6 @@
-"""Typed, frozen settings of the HTTP service. The CLI (``simmatch serve``) maps its flags onto
-these objects; nothing here reads the environment (``simmatch.settings`` does that, at start-up)."""
+"""Typed, frozen settings of the HTTP service. ``simmatch serve`` generates its flags from these
+fields (in this order; nested groups become top-level flags) and maps them back; nothing here reads
+the environment (``simmatch.settings`` does that, at start-up)."""
 
 from __future__ import annotations
 
@@ -52,11 +53,11 @@ class ServiceSettings(BaseModel):
         default=None, description="PairClassifier directory for /similarity and /rerank"
     )
     index: Path | None = Field(default=None, description="index directory served by /search")
+    host: str = Field(default="127.0.0.1", description="interface to bind")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port")
     api_key: SecretStr | None = Field(
         default=None, description="Bearer token required on every path but /health"
     )
-    host: str = Field(default="127.0.0.1", description="interface to bind")
-    port: int = Field(default=8000, ge=0, le=65535, description="TCP port")
     device: str | None = Field(
         default=None, description="torch device (default: cuda if available, else cpu)"
     )

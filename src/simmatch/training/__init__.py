@@ -2,7 +2,7 @@
 ``PairClassifier``) and :func:`train_embedder` (twin tower, ``Embedder``), configured by one
 :class:`TrainingConfig`, plus two-stage hard-negative mining (:func:`mine_hard_negatives`)."""
 
-from simmatch.training.config import TrainingConfig, add_config_arguments, config_from_args
+from simmatch.training.config import TrainingConfig
 from simmatch.training.core import TrainingResult
 from simmatch.training.cross_encoder import train_cross_encoder
 from simmatch.training.embedder import train_embedder
@@ -12,8 +12,6 @@ from simmatch.training.mining import mine_hard_negatives, pairs_to_retrieval_exa
 __all__ = [
     "TrainingConfig",
     "TrainingResult",
-    "add_config_arguments",
-    "config_from_args",
     "interpolate_weights",
     "mine_hard_negatives",
     "pairs_to_retrieval_examples",

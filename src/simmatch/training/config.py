@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ def _opt(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How to train; every field has a help text (``TrainingConfig.help()``), and the CLI flags are
-    generated from these fields (``--batch-size`` for ``batch_size`` …)."""
+    """How to train; every field has a help text (``TrainingConfig.help()``), and ``simmatch train``
+    generates its flags from these fields (``--batch-size`` for ``batch_size`` …, see
+    ``simmatch.cli._flags``)."""
 
     output_dir: str = field(metadata={"help": "directory for checkpoints, the final model and training.json"})
     epochs: float = _opt(1.0, "passes over the training data (fractions allowed)")
@@ -97,39 +97,3 @@ class TrainingConfig:
     def help(cls) -> dict[str, str]:
         """Field name → help text."""
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
-
-
-# -------------------------------------------------------------------------------------------- CLI
-
-
-def _flag(name: str) -> str:
-    return "--" + {"output_dir": "out"}.get(name, name).replace("_", "-")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
-    """Add one flag per ``TrainingConfig`` field (``--out`` for ``output_dir``). ``defaults``
-    overrides a field's default for this parser (a command's own sensible sizes)."""
-    for f in fields(TrainingConfig):
-        default = defaults.get(f.name, f.default)
-        kwargs: dict[str, Any] = {"dest": f"config_{f.name}", "help": f.metadata.get("help", "")}
-        typ = str(f.type)
-        if typ == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
-            kwargs["default"] = default
-        else:
-            base = typ.split("|")[0].strip()
-            kwargs["type"] = {"int": int, "float": float, "str": str}[base]
-            kwargs["metavar"] = "DIR" if f.name == "output_dir" else f.name.upper()
-            if default is MISSING:
-                kwargs["required"] = True
-            else:
-                kwargs["default"] = default
-                if default is not None:
-                    kwargs["help"] += f" (default {default})"
-        parser.add_argument(_flag(f.name), **kwargs)
-
-
-def config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    """The ``TrainingConfig`` that :func:`add_config_arguments` flags describe."""
-    values = {f.name: getattr(args, f"config_{f.name}") for f in fields(TrainingConfig)}
-    return TrainingConfig(**values)
