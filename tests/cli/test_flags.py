@@ -88,6 +88,7 @@ SERVICE = ServiceSettings(
     backend="onnx",
     access_log=False,
     malloc_trim_interval_s=0.0,
+    ui=False,
     limits={"max_items_per_request": 8, "max_chars_per_text": 100, "max_body_bytes": 4096},
     batching={"max_batch_size": 4, "max_wait_ms": 2.5, "max_queue": 9},
 )

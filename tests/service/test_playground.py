@@ -79,9 +79,6 @@ def test_no_ui_leaves_the_page_out_and_keeps_docs(tiny_embedder):
 
 def test_serve_flag_no_ui(monkeypatch):
     """``simmatch serve --no-ui``: the flag is generated from ``ServiceSettings.ui``."""
-    pytest.importorskip(
-        "simmatch.cli._flags", reason="serve flags generated from ServiceSettings (config branch)"
-    )
     from simmatch.cli.main import main
     from simmatch.service import server
 
