@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 
 .PHONY: setup install browser demo test check format
 
-setup: install demo
+setup: install browser demo
 
 install:
 	test -x $(PY) || python3 -m venv $(VENV)
