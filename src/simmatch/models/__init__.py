@@ -30,8 +30,8 @@ __all__ = [
     "list_builtin_models",
     "pipeline",
     "predictions_from_logits",
-    "prune_layers",
     "prompt_for",
+    "prune_layers",
     "rank_by_scores",
     "resolve_model",
 ]

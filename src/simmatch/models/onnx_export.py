@@ -263,7 +263,9 @@ def export_module(
     return fused
 
 
-def sample_inputs(config: Any, shape: tuple[int, int], seed: int, pads: dict[int, int]) -> dict[str, np.ndarray]:
+def sample_inputs(
+    config: Any, shape: tuple[int, int], seed: int, pads: dict[int, int]
+) -> dict[str, np.ndarray]:
     """Random token ids and an attention mask of ``shape``; row r is padded from ``pads[r]``."""
     vocab = int(getattr(config, "vocab_size", 100) or 100)
     ids = np.random.default_rng(seed).integers(5, min(vocab, 1000), size=shape).astype(np.int64)
@@ -402,7 +404,7 @@ class FastTokenizer:
     ) -> tuple[list[list[int]], list[list[int]]]:
         """Token ids and token type ids of each pair with special tokens; ``max_length`` cuts
         the longer side first (transformers' ``truncation="longest_first"``)."""
-        tokenizer = self._tokenizer
+        tokenizer: Any = self._tokenizer
         if max_length is not None:
             tokenizer = self._truncating.get(max_length)
             if tokenizer is None:

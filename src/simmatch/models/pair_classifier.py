@@ -320,13 +320,11 @@ def encode_pairs(
     if hasattr(tokenizer, "encode_pairs"):
         ids, types = tokenizer.encode_pairs(first, second, max_length)
         return [list(x) for x in ids], [list(t) for t in types]
-    if max_length is None:
-        enc = tokenizer(first, second, truncation=False, verbose=False)
-    else:
-        enc = tokenizer(first, second, truncation="longest_first", max_length=max_length, verbose=False)
-    ids = [list(x) for x in enc["input_ids"]]
-    types = enc.get("token_type_ids") or [[0] * len(x) for x in ids]
-    return ids, [list(t) for t in types]
+    cut: dict[str, Any] = {"truncation": False}
+    if max_length is not None:
+        cut = {"truncation": "longest_first", "max_length": max_length}
+    enc = tokenizer(first, second, return_token_type_ids=True, verbose=False, **cut)
+    return [list(x) for x in enc["input_ids"]], [list(t) for t in enc["token_type_ids"]]
 
 
 def _read_config(path: Path) -> PairClassifierConfig:

@@ -16,7 +16,9 @@ __all__ = ["prune_layers"]
 _LAYER_PATHS = ("encoder.layer", "encoder.layers", "transformer.layer", "layers")
 
 
-def prune_layers(model: str | Path | PairClassifier, layers: int, *, device: str | None = None) -> PairClassifier:
+def prune_layers(
+    model: str | Path | PairClassifier, layers: int, *, device: str | None = None
+) -> PairClassifier:
     """A new ``PairClassifier`` (torch backend) with the first ``layers`` encoder layers of
     ``model`` (a cross-encoder directory or name, or a torch ``PairClassifier``, which is left
     unchanged) and the same embeddings, pooler and head. ``save()`` it to get a directory that
@@ -28,7 +30,9 @@ def prune_layers(model: str | Path | PairClassifier, layers: int, *, device: str
         raise InputError(f"layers must be a positive integer, got {layers!r}")
     if isinstance(model, PairClassifier):
         if model.model is None:
-            raise InputError(f"prune_layers needs PyTorch weights; {model.model_name} runs on {model.backend!r}")
+            raise InputError(
+                f"prune_layers needs PyTorch weights; {model.model_name} runs on {model.backend!r}"
+            )
         source = model
         hf = copy.deepcopy(model.model)
     else:
