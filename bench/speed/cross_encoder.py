@@ -358,7 +358,8 @@ UNTRAINED_CAVEAT = (
 def render_section(section: dict[str, Any]) -> str:
     tables = "\n".join(
         f"### {run['layers']} layers, {run['threads']} thread(s)\n\n"
-        f"Model `{run['model_path']}`. Load average (1 min) before {run['load_avg_before'][0]:.2f}, after {run['load_avg_after'][0]:.2f}.\n\n"
+        f"Model `{run['model_path']}`. Load average (1 min) before "
+        f"{run['load_avg_before'][0]:.2f}, after {run['load_avg_after'][0]:.2f}.\n\n"
         f"{format_table(run['rows'])}\n"
         for run in section["runs"]
     )
