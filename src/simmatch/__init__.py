@@ -14,6 +14,7 @@ _LAZY = {
     "PairClassifier": "simmatch.models",
     "PairPrediction": "simmatch.models",
     "RankedDocument": "simmatch.models",
+    "Tasks": "simmatch.models",
     "pipeline": "simmatch.models",
     "resolve_model": "simmatch.models",
     "Index": "simmatch.index",
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         PairClassifier,
         PairPrediction,
         RankedDocument,
+        Tasks,
         pipeline,
         resolve_model,
     )

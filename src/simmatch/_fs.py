@@ -13,7 +13,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +80,26 @@ def replace_file(source: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
+def writable(directory: Path) -> bool:
+    """Whether this process may create and replace files in ``directory``: ``os.access`` answers
+    ``False`` on a read-only mount (even for root) and for a directory without write permission
+    (except for root, who may write there)."""
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
 @contextlib.contextmanager
-def atomic_file(target: Path) -> Iterator[Path]:
+def atomic_file(target: Path, before_replace: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a temp path beside ``target`` to write; on success it is fsynced and renamed over
-    ``target``; on error it is removed and ``target`` is untouched."""
+    ``target``; on error it is removed and ``target`` is untouched. ``before_replace`` runs after
+    the fsync and before the rename (e.g. to record the new file's checksum first)."""
     tmp = temp_name(target)
     try:
         yield tmp
-        replace_file(tmp, target)
+        fsync_file(tmp)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -159,8 +171,11 @@ class FileLock:
             except BlockingIOError:
                 os.close(fd)
                 return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:  # the pid is informative: a full disk must not stop the lock from working
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
         self._fd = fd
         return True
 

@@ -46,3 +46,14 @@ def require(package: str, extra: str):
         return importlib.import_module(package)
     except ImportError as exc:
         raise MissingExtraError(package, extra) from exc
+
+
+class StorageError(SimmatchError):
+    """The file system refused a write or an open (disk full, permission denied, read-only
+    media). The message names the path, the reason and what was kept."""
+
+    def __init__(self, path: str | Path, reason: str, kept: str):
+        self.path = str(path)
+        self.reason = reason
+        self.kept = kept
+        super().__init__(f"cannot write {self.path}: {reason}; {kept}")

@@ -39,3 +39,31 @@ def data_root() -> Path:
 def service_api_key() -> str | None:
     """``$SIMMATCH_API_KEY``: the Bearer token ``simmatch serve`` requires, when set."""
     return os.environ.get("SIMMATCH_API_KEY") or None
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache hub ids resolve from: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``,
+    else ``$XDG_CACHE_HOME/huggingface/hub``, else ``~/.cache/huggingface/hub`` (the hub's own rule)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "huggingface" / "hub"
+
+
+def hub_offline_variable() -> str | None:
+    """The name of the set offline switch (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``), if any."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(name, "").strip().lower() in _TRUE:
+            return name
+    return None
+
+
+def hub_downloads_allowed() -> bool:
+    """``$SIMMATCH_ALLOW_DOWNLOAD``: fetch a hub id missing from the local cache (off by default:
+    simmatch works offline, and an unknown id fails at once instead of retrying the network)."""
+    return os.environ.get("SIMMATCH_ALLOW_DOWNLOAD", "").strip().lower() in _TRUE

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from simmatch._fs import FileLock
 from simmatch.cli.main import main
 from simmatch.index import Index
 from simmatch.models import Embedder, PairClassifier
@@ -110,3 +111,47 @@ def test_index_bad_file_line(capsys, tiny_embedder_dir, tmp_path):
     assert f"{bad}:2: field 'text'" in err
     with Index.open(path, read_only=True) as index:
         assert len(index) == 0
+
+
+def test_index_add_disk_full_is_one_line(capsys, index_path, tmp_path, monkeypatch):
+    """A refused write (simulated: faiss.write_index raising ENOSPC, as the kernel would on a
+    full disk) is one line naming the file and what was kept, exit 2, and the index still works."""
+    import errno
+
+    import faiss
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", full)
+    more = tmp_path / "more.tsv"
+    more.write_text("d\t豆浆\ne\tsoy milk\n", encoding="utf-8")
+    assert main(["index", "add", str(index_path), str(more)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.splitlines()[-1] + "\n" == (  # after the progress bar
+        f"simmatch: error: cannot write {index_path / 'vectors-g000000000002.faiss'}: no space left on "
+        "device; the 2 documents were committed to the database and kept; the derived search files were "
+        "not updated: searches repair them in memory from the stored embeddings, and the next successful "
+        "add or delete saves them\n"
+    )
+    assert main(["index", "search", str(index_path), "豆浆", "--mode", "dense", "-k", "5"]) == 0
+    assert {hit["id"] for hit in _jsonl(capsys)} == {"a", "b", "c", "d", "e"}
+
+
+def test_index_add_second_writer_fails_before_loading_the_model(capsys, index_path, tmp_path, monkeypatch):
+    from simmatch.index import encoders
+
+    loaded = []
+    monkeypatch.setattr(encoders, "load_encoder", lambda name: loaded.append(name))
+    more = tmp_path / "more.tsv"
+    more.write_text("d\t豆浆\n", encoding="utf-8")
+    holder = FileLock(index_path / "writer.lock")  # another writer
+    assert holder.try_acquire()
+    try:
+        assert main(["index", "add", str(index_path), str(more)]) == 2
+    finally:
+        holder.release()
+    err = capsys.readouterr().err
+    assert err.startswith(f"simmatch: error: index at {index_path} is being written by another process")
+    assert len(err.splitlines()) == 1 and loaded == []

@@ -147,7 +147,10 @@ def test_missing_or_corrupt_faiss_file_is_rebuilt(filled, encoder, caplog):
     with caplog.at_level(logging.INFO, logger="simmatch.index"), Index.open(filled.path, encoder) as index:
         assert snapshot(index, "dense") == before
     assert any("building it from 10 stored embeddings" in r.message for r in caplog.records)
-    assert faiss_file.exists()  # saved again
+    assert not faiss_file.exists()  # a read repairs in memory only ...
+    with Index.open(filled.path, encoder) as index:
+        index.add([{"id": "zh-1", "text": CORPUS[0]["text"], "metadata": {}}], show_progress=False)
+    assert faiss_file.exists()  # ... and the next write saves, even one that changes no vector
     faiss_file.write_bytes(b"garbage")
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="simmatch.index"), Index.open(filled.path, encoder) as index:
@@ -171,6 +174,10 @@ def test_stale_faiss_file_is_repaired(filled, encoder, caplog):
     assert any(
         "generation 1 is stale (database at generation 3)" in m and "+1 vectors, -1" in m for m in messages
     )
+    # Searching repaired in memory only; the next write (even one that changes nothing) saves.
+    assert [p.name for p in filled.path.glob("vectors-g*.faiss")] == ["vectors-g000000000001.faiss"]
+    with Index.open(filled.path, encoder) as index:
+        index.add([], show_progress=False)
     assert [p.name for p in filled.path.glob("vectors-g*.faiss")] == ["vectors-g000000000003.faiss"]
 
 

@@ -30,14 +30,20 @@ def test_similarity_and_ranking_pipelines(tiny_cross3_dir):
         pipeline("translation", model=clf)
 
 
-def test_resolve_model_errors(tmp_path):
+def test_resolve_model_errors(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFoundError, match="unknown model 'no-such-model'"):
         resolve_model("no-such-model")
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         resolve_model(str(tmp_path / "missing" / "dir"))
     with pytest.raises(ModelNotFoundError, match="not a model directory"):
         resolve_model(str(tmp_path))
-    assert resolve_model("someone/some-model") == "someone/some-model"  # hub ids pass through
+    # A hub id resolves from the local Hugging Face cache (tests/models/test_registry_resolve.py);
+    # one missing there is an error at once rather than a network retry loop.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("SIMMATCH_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(ModelNotFoundError, match="'someone/some-model' is not a built-in"):
+        resolve_model("someone/some-model")
 
 
 def test_local_directory_loads(tiny_embedder_dir):

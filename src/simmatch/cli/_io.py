@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
 from simmatch.errors import InputError
@@ -18,6 +20,21 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO | None = None) -> No
     for row in rows:
         stream.write(json.dumps(row, ensure_ascii=False) + "\n")
     stream.flush()
+
+
+def check_output_file(path: str, option: str = "--out") -> None:
+    """Fail before any work when ``path`` cannot be written: its directory is missing, is not a
+    directory or is not writable, or the path itself is a directory."""
+    target = Path(path).expanduser()
+    folder = target.parent
+    if target.is_dir():
+        raise InputError(f"{option} {path} is a directory; give a file path")
+    if not folder.exists():
+        raise InputError(f"{option} {path}: directory {folder} does not exist (create it first)")
+    if not folder.is_dir():
+        raise InputError(f"{option} {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: directory {folder} is not writable")
 
 
 def texts_from_args(texts: list[str], file: str | None) -> list[str]:

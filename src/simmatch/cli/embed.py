@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from simmatch.cli._common import add_embedder_options, load_embedder
-from simmatch.cli._io import texts_from_args, write_jsonl
+from simmatch.cli._io import check_output_file, texts_from_args, write_jsonl
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from simmatch.errors import InputError
     from simmatch.models._inputs import check_texts
 
-    texts = check_texts(texts_from_args(args.texts, args.file))  # before the model loads: fail fast
-    if args.out and not args.out.endswith((".npy", ".jsonl")):
-        raise InputError(f"--out must end in .npy or .jsonl, got {args.out}")
+    # Everything that can be wrong with the input or the output is checked before the model loads.
+    if args.out:
+        if not args.out.endswith((".npy", ".jsonl")):
+            raise InputError(f"--out must end in .npy or .jsonl, got {args.out}")
+        check_output_file(args.out)
+    texts = check_texts(texts_from_args(args.texts, args.file))
     emb = load_embedder(args)
     vectors = emb.encode(texts, batch_size=args.batch_size, kind=args.kind, show_progress=len(texts) > 256)
     if args.out and args.out.endswith(".npy"):

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from simmatch._fs import FileLock, remove
+from simmatch.errors import StorageError
+from simmatch.index.disk import derived_not_saved, storage_errors
 from simmatch.index.lexical import LexicalIndex
 from simmatch.index.store import Store
 from simmatch.index.vectors import AnnParams, VectorIndex, ivf_nlist
@@ -57,9 +59,21 @@ class DerivedState:
         self.vectors_generation = -1
         self.bm25: LexicalIndex | None = None
         self.bm25_generation = -1
+        self.vectors_saved = False  # the files on disk hold what is in memory
+        self.bm25_saved = False
 
     def release(self) -> None:
         self._lock_file.release()
+
+    def unsaved(self) -> bool:
+        """Something in memory (a repair, a rebuild) that the files on disk do not hold, or no
+        FAISS file of the database's generation on disk (e.g. after a failed save)."""
+        if (self.vectors is not None and not self.vectors_saved) or (
+            self.bm25 is not None and not self.bm25_saved
+        ):
+            return True
+        newest = self.newest(VECTORS_RE)
+        return newest is None or newest[0] != self.store.generation()
 
     def bm25_in_use(self) -> bool:
         """BM25 was used by this process or saved by some process: keep it up to date."""
@@ -105,15 +119,29 @@ class DerivedState:
         return "flat"
 
     def _load_vectors(self) -> tuple[VectorIndex | None, int | None]:
+        """The newest FAISS file, checked against the crc32/size/count recorded when it was saved
+        (a file without a record, from an older simmatch, is trusted as before)."""
         newest = self.newest(VECTORS_RE)
         if newest is None:
             return None, None
         generation, file = newest
         try:
-            return VectorIndex.load(file, self.dim, self.metric, self.params), generation
-        except (ValueError, FileNotFoundError) as exc:
+            vectors = VectorIndex.load(file, self.dim, self.metric, self.params)
+        except (ValueError, OSError) as exc:
             logger.warning("ignoring FAISS file %s (%s); rebuilding from stored embeddings", file, exc)
             return None, None
+        recorded = self.store.file_records().get(file.name)
+        if recorded is not None and recorded != vectors.file_record:
+            logger.warning(
+                "FAISS file %s is corrupted (saved with %s, read %s); rebuilding it from the stored "
+                "embeddings%s",
+                file,
+                recorded,
+                vectors.file_record,
+                " in memory" if self.read_only else "",
+            )
+            return None, None
+        return vectors, generation
 
     def _build_vectors(self, kind: str, live: np.ndarray) -> VectorIndex:
         training = None
@@ -129,13 +157,15 @@ class DerivedState:
         return vectors
 
     def sync_vectors(self) -> VectorIndex:
-        """Make the in-memory FAISS index hold exactly the row ids of the current snapshot.
-        Call inside a store snapshot (and under the owning index's lock)."""
+        """Make the in-memory FAISS index hold exactly the row ids of the current snapshot, in
+        memory only (reads never write; ``save`` does, after a write). Call inside a store
+        snapshot (and under the owning index's lock)."""
         generation = self.store.generation()
         if self.vectors is not None and self.vectors_generation == generation:
             return self.vectors
         live = self.store.row_ids()
         loaded_generation = None
+        repaired = False
         if self.vectors is None:
             self.vectors, loaded_generation = self._load_vectors()
             if self.vectors is None and len(live):
@@ -162,6 +192,7 @@ class DerivedState:
                     len(missing),
                     len(extra),
                 )
+            repaired = bool(len(missing) or len(extra))
             if len(missing):
                 for ids, batch in self.store.scan_embeddings(self.dim, min_row_id=int(missing[0])):
                     keep = np.isin(ids, missing, assume_unique=True)
@@ -180,14 +211,17 @@ class DerivedState:
                     len(live),
                 )
             vectors = self._build_vectors(planned, live)
+        # On disk as it is in memory only if the file of this generation loaded without repair.
+        self.vectors_saved = vectors is self.vectors and loaded_generation == generation and not repaired
         self.vectors = vectors
         self.vectors_generation = generation
-        if loaded_generation != generation:
-            self._persist(_vectors_name(generation), vectors.save)
         return vectors
 
-    def sync_bm25(self) -> LexicalIndex:
-        """Load or build the BM25 index of the current snapshot's generation."""
+    def sync_bm25(self, save: bool = True) -> LexicalIndex:
+        """Load or build the BM25 index of the current snapshot's generation (call inside a store
+        snapshot). A search (``save=True``) caches a fresh build on disk when it can: bm25s cannot
+        be updated, so an unsaved BM25 means a full rebuild at every open. That is the one file a
+        read may write, best-effort: a refused write is a warning, never a failed search."""
         generation = self.store.generation()
         if self.bm25 is not None and self.bm25_generation == generation:
             return self.bm25
@@ -198,6 +232,7 @@ class DerivedState:
                 lexical = LexicalIndex.load(directory)
             except (OSError, ValueError) as exc:
                 logger.warning("ignoring BM25 directory %s (%s); rebuilding", directory, exc)
+        self.bm25_saved = lexical is not None
         if lexical is None:
             row_ids: list[int] = []
             tokens: list[list[str]] = []
@@ -208,21 +243,75 @@ class DerivedState:
                 "%s: building BM25 over %d documents (generation %d)", self.path, len(row_ids), generation
             )
             lexical = LexicalIndex.build(row_ids, tokens)
-            self._persist(directory.name, lexical.save)
         self.bm25 = lexical
         self.bm25_generation = generation
+        if save and not self.bm25_saved:
+            try:
+                self.save_bm25()
+            except OSError as exc:
+                logger.warning(
+                    "%s: BM25 index not cached on disk (%s); searching from memory", self.path, exc
+                )
         return lexical
 
-    def _persist(self, name: str, save: Any) -> None:
-        """Save a derived file/directory named ``name`` unless read-only or another process is
-        saving; then remove older generations and temp files left by killed processes."""
-        if self.read_only or (self.path / name).exists():
-            return
-        if not self._lock_file.try_acquire():
-            logger.debug("%s: another process is writing derived files; not saving %s", self.path, name)
+    def after_write(self, changed: bool, what: str, quiet: bool = False) -> None:
+        """After an ``add``/``delete`` (``changed``: the row ids changed): bring derived state up
+        to the database in memory, in one snapshot, then save what the files on disk do not hold
+        yet (BM25 only if in use), repairs made by earlier searches included. A refused save is a
+        ``StorageError`` saying ``what`` was kept; ``quiet`` (another error is on its way) logs it
+        instead. Call under the owning index's lock."""
+        if not (changed or self.unsaved()):
             return
         try:
-            save(self.path / name)
+            with storage_errors(self.store.path, derived_not_saved(what)):
+                with self.store.snapshot():
+                    self.sync_vectors()
+                    if self.bm25_in_use():
+                        self.sync_bm25(save=False)
+                self.save()
+        except StorageError as exc:
+            if not quiet:
+                raise
+            logger.warning("%s", exc)
+
+    def save(self) -> None:
+        """After a write: save the FAISS index (and BM25 when in use) unless the files on disk
+        already hold them. Call outside a store transaction (the FAISS checksum is recorded in
+        the database). Disk errors propagate (``OSError`` / ``sqlite3.Error``)."""
+        if self.vectors is not None and not self.vectors_saved:
+            name = _vectors_name(self.vectors_generation)
+            vectors = self.vectors
+
+            def save_vectors(target: Path) -> None:
+                on_disk = {entry.name for entry in self.path.iterdir()}
+                vectors.save(target, lambda record: self.store.record_file(name, record, on_disk))
+
+            self.vectors_saved = self._persist(name, save_vectors, overwrite=True)
+        if self.bm25 is not None and not self.bm25_saved:
+            self.save_bm25()
+
+    def save_bm25(self) -> None:
+        if self.bm25 is not None:
+            self.bm25_saved = self._persist(_bm25_name(self.bm25_generation), self.bm25.save)
+
+    def _persist(self, name: str, save: Any, overwrite: bool = False) -> bool:
+        """Save a derived file/directory named ``name`` unless read-only or another process is
+        saving; then remove older generations and temp files left by killed processes. ``True``
+        when ``name`` is on disk afterwards."""
+        if self.read_only:
+            return False
+        if not overwrite and (self.path / name).exists():
+            return True
+        if not self._lock_file.try_acquire():
+            logger.debug("%s: another process is writing derived files; not saving %s", self.path, name)
+            return False
+        try:
+            try:
+                save(self.path / name)
+            except OSError as exc:
+                if exc.filename:
+                    raise
+                raise OSError(exc.errno, exc.strerror, str(self.path / name)) from exc
             pattern = VECTORS_RE if VECTORS_RE.match(name) else BM25_RE
             newest = self.newest(pattern)
             for entry in self.path.iterdir():
@@ -234,3 +323,4 @@ class DerivedState:
                     remove(entry)
         finally:
             self._lock_file.release()
+        return True

@@ -1,20 +1,13 @@
 """The persistent ``Index``: SQLite documents + FAISS vectors + BM25, hybrid fusion and reranking.
 
-Directory layout::
-
-    documents.sqlite          source of truth (WAL): documents, metadata, tokens, embeddings, settings
-    vectors-g<generation>.faiss   FAISS IndexIDMap2 (flat / HNSW / IVF), derived
-    bm25-g<generation>/       bm25s index + row ids, derived, written on first BM25 use
-    writer.lock               flock held by the one process allowed to add/delete
-    derived.lock              flock held while a process writes derived files
-
-Durability: each ``add`` batch is one SQLite transaction that also increments ``generation``.
-Derived files are written after the commits (temp file + ``os.replace``) and carry the generation
-they reflect in their name. Row ids are never reused and a row's vector never changes, so a FAISS
-file of any older generation holds a valid subset of the truth: the index loads the newest one and
-repairs it by difference (add the missing row ids' stored embeddings, drop the ids gone from
-SQLite). A process killed mid-``add`` therefore loses at most the uncommitted batch, and the next
-open finds a stale or missing FAISS file and repairs it, with a logged message.
+``documents.sqlite`` (WAL) is the source of truth; ``vectors-g<generation>.faiss`` and
+``bm25-g<generation>/`` are derived from it, ``writer.lock`` is held by the one writer and
+``derived.lock`` while derived files are written. Each ``add`` batch is one SQLite transaction that
+increments ``generation``; derived files are written atomically after the commits. Row ids are never
+reused and a row's vector never changes, so an older FAISS file is a valid subset of the truth,
+repaired by difference from the stored embeddings. Searches repair in memory only; the next write
+saves. A refused write raises ``StorageError`` (``simmatch.index.disk``); an index that cannot be
+written (read-only media) opens read-only. See docs/retrieval.md (Storage, Durability).
 """
 
 from __future__ import annotations
@@ -32,6 +25,7 @@ from simmatch._fs import FileLock
 from simmatch.errors import InputError
 from simmatch.index import encoders
 from simmatch.index.derived import DerivedState
+from simmatch.index.disk import WRITER_LOCK, acquire_writer, batch_kept, new_directory, storage_errors
 from simmatch.index.fusion import RRF_K
 from simmatch.index.options import (
     DEFAULT_MODE,
@@ -43,19 +37,13 @@ from simmatch.index.options import (
     positive_int,
 )
 from simmatch.index.search import FirstStage, SearchRequest
-from simmatch.index.store import Store, create_database, open_database
+from simmatch.index.store import FILE_RECORDS, SQLITE_FILE, Store, create_database, open_database
 from simmatch.index.tokenize import get_tokenizer
-from simmatch.index.types import (
-    AddStats,
-    Document,
-    SearchHit,
-)
+from simmatch.index.types import AddStats, Document, SearchHit
 from simmatch.index.vectors import AnnParams
-from simmatch.index.writes import batches, latest_by_id, plan_batch
+from simmatch.index.writes import Row, batches, commit_batch, embedded_rows, latest_by_id, plan_batch
 
 logger = logging.getLogger(__name__)
-
-WRITER_LOCK = "writer.lock"
 
 
 def read_settings(path: str | Path) -> dict[str, Any]:
@@ -93,6 +81,7 @@ class Index:
         self._writer = FileLock(path / WRITER_LOCK)
         self._derived = DerivedState(path, store, settings, read_only)
         self._first_stage = FirstStage(store, self._derived, self._tokenize, settings)
+        self._read_only_reason: str | None = None  # why a writable open became read-only
         self._closed = False
 
     # -- construction --------------------------------------------------------------------------
@@ -134,11 +123,11 @@ class Index:
         encoder = encoders.as_encoder(encoder)
         model_name, dim = encoders.encoder_identity(encoder)
         fingerprint = encoders.fingerprint(encoder, config.normalize, config.passage_kind, dim)
-        path.mkdir(parents=True, exist_ok=True)
         writer = FileLock(path / WRITER_LOCK)
-        if not writer.try_acquire():
-            raise InputError(f"{path} is being created by another process (pid {writer.holder()})")
-        store = create_database(path, config.record(model_name, dim, fingerprint))
+        with new_directory(path):
+            if not writer.try_acquire():
+                raise InputError(f"{path} is being created by another process (pid {writer.holder()})")
+            store = create_database(path, config.record(model_name, dim, fingerprint))
         index = cls(path, store, store.settings(), encoder, read_only=False)
         index._writer = writer
         return index
@@ -151,6 +140,7 @@ class Index:
         *,
         load_encoder: bool = False,
         read_only: bool = False,
+        write: bool = False,
         normalize: bool | None = None,
         passage_kind: str | None = None,
         query_kind: str | None = None,
@@ -163,26 +153,37 @@ class Index:
             fingerprint embedding differs from the one the index was built with.
         load_encoder: with no ``encoder``, load the model the index was built with (its recorded
             ``model_name``) with ``Embedder``.
-        read_only: open the database read-only; never takes the writer lock, never writes derived
-            files (a stale FAISS/BM25 file is repaired in memory only).
+        read_only: open the database read-only; never takes the writer lock, never writes (a
+            stale or corrupted FAISS/BM25 file is repaired in memory only). An index whose
+            directory is not writable (read-only media) is opened read-only in any case.
+        write: take the writer lock now, before loading the encoder, so that a second writer
+            fails at once (``InputError``) rather than after loading a model; ``add``/``delete``
+            otherwise take it on first use.
         normalize / passage_kind / query_kind: when given, must equal the recorded settings.
         """
         path = Path(path)
+        if write and read_only:
+            raise InputError("Index.open: write=True and read_only=True exclude each other")
         store, settings = open_database(path, read_only=read_only)
+        index = cls(path, store, settings, None, read_only=store.read_only)
+        index._read_only_reason = store.read_only_reason
         try:
             expected = {"normalize": normalize, "passage_kind": passage_kind, "query_kind": query_kind}
             for key, value in expected.items():
                 if value is not None and value != settings[key]:
                     raise InputError(f"index at {path} was built with {key}={settings[key]!r}, not {value!r}")
+            if write:
+                index._acquire_writer()
             if encoder is None and load_encoder:
                 encoder = settings["model_name"]
             if encoder is not None:
                 encoder = encoders.as_encoder(encoder)
                 encoders.check_encoder(path, settings, encoder)
         except BaseException:
-            store.close()
+            index.close()
             raise
-        return cls(path, store, settings, encoder, read_only=read_only)
+        index._encoder = encoder
+        return index
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -236,7 +237,8 @@ class Index:
     @property
     def settings(self) -> dict[str, Any]:
         """The settings recorded at creation (a copy)."""
-        return {k: v for k, v in self._settings.items() if k not in ("generation", "fingerprint")}
+        hidden = ("generation", "fingerprint", FILE_RECORDS)
+        return {k: v for k, v in self._settings.items() if k not in hidden}
 
     def info(self) -> dict[str, Any]:
         """JSON-ready description: settings, counts, derived files and what they reflect."""
@@ -262,14 +264,7 @@ class Index:
     # -- writing -------------------------------------------------------------------------------
 
     def _acquire_writer(self) -> None:
-        if self._read_only:
-            raise InputError(f"index at {self.path} was opened read_only=True; it cannot be changed")
-        if not self._writer.try_acquire():
-            raise InputError(
-                f"index at {self.path} is being written by another process or Index object "
-                f"(pid {self._writer.holder()}); only one writer at a time. Close the other writer, "
-                "or open this one with read_only=True to search."
-            )
+        acquire_writer(self._writer, self.path, self._read_only, self._read_only_reason)
 
     def _require_encoder(self, what: str) -> Any:
         if self._encoder is None:
@@ -315,19 +310,20 @@ class Index:
                 self._check_open()
                 self._acquire_writer()
             total = len(docs) if isinstance(docs, Sized) else None
-            stats = AddStats()
-            changed_any = False
+            stats, done, changed = AddStats(), 0, False
             progress = tqdm(total=total, disable=not show_progress, desc="indexing", unit="doc")
             try:
                 for batch in batches(docs, batch_size):
-                    batch_stats, changed = self._add_batch(batch, batch_size)
-                    changed_any = changed_any or changed
-                    stats += batch_stats
+                    with storage_errors(self.path / SQLITE_FILE, batch_kept(done, len(batch))):
+                        batch_stats, batch_changed = self._add_batch(batch, batch_size)
+                    stats, done, changed = stats + batch_stats, done + len(batch), changed or batch_changed
                     progress.update(len(batch))
+            except BaseException:
+                self._after_write(changed, f"the {done} documents were", quiet=True)
+                raise
             finally:
                 progress.close()
-                if changed_any:
-                    self._after_write()
+            self._after_write(changed, f"the {done} documents were")
         return stats
 
     def _add_batch(self, batch: list[Document], batch_size: int) -> tuple[AddStats, bool]:
@@ -336,23 +332,13 @@ class Index:
             self._check_open()
             stored = self._store.existing([doc.id for doc in docs])
         plan = plan_batch(docs, stored)
-        rows: list[tuple[str, str, str, str, bytes]] = []
+        rows: list[Row] = []
         if plan.to_embed:
             texts = [d.text for d in plan.to_embed]
             vectors = self._encode(texts, self._settings["passage_kind"], batch_size)
-            for doc, vector in zip(plan.to_embed, vectors):
-                tokens = " ".join(self._tokenize(doc.text))
-                rows.append((doc.id, doc.text, plan.metadata[doc.id], tokens, vector.astype("<f4").tobytes()))
-        if rows or plan.metadata_rows:
-            with self._lock, self._store.write_transaction():
-                if plan.replaced:
-                    # A changed text gets a new row (and row id), so a row id names one vector forever.
-                    self._store.delete_ids(plan.replaced)
-                self._store.insert(rows)
-                self._store.update_metadata(plan.metadata_rows)
-                if rows:
-                    self._store.bump_generation()
-        return plan.stats(), bool(rows)
+            rows = embedded_rows(plan, vectors, self._tokenize)
+        with self._lock:
+            return plan.stats(), commit_batch(self._store, plan, rows)
 
     def delete(self, ids: str | Iterable[str]) -> int:
         """Delete documents by id (one transaction); returns how many existed. Unknown ids are
@@ -366,20 +352,18 @@ class Index:
             self._acquire_writer()
             if not id_list:
                 return 0
-            with self._store.write_transaction():
+            database = self.path / SQLITE_FILE
+            with storage_errors(database, "nothing was deleted"), self._store.write_transaction():
                 deleted = self._store.delete_ids(list(dict.fromkeys(id_list)))
                 if deleted:
                     self._store.bump_generation()
-            if deleted:
-                self._after_write()
+            self._after_write(bool(deleted), f"the {deleted} deletions were")
         return deleted
 
-    def _after_write(self) -> None:
-        """Bring derived state up to the new generation and save it (BM25 only if in use)."""
-        with self._lock, self._store.snapshot():
-            self._derived.sync_vectors()
-            if self._derived.bm25_in_use():
-                self._derived.sync_bm25()
+    def _after_write(self, changed: bool, what: str, quiet: bool = False) -> None:
+        """Bring derived state up to the database and save it (``DerivedState.after_write``)."""
+        with self._lock:
+            self._derived.after_write(changed, what, quiet)
 
     # -- search --------------------------------------------------------------------------------
 

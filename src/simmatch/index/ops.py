@@ -33,11 +33,12 @@ def add_file(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Add (or update) the documents of a JSONL/TSV file; returns counts and the new size. The
-    whole file is validated before a model is loaded or anything is written."""
+    whole file is validated, then the writer lock taken (a second writer fails here), before a
+    model is loaded or anything is written."""
     documents = load_documents(file, format=format)
     for position, document in enumerate(documents):
         coerce_document(document, position)
-    with Index.open(path, load_encoder=True) as index:
+    with Index.open(path, load_encoder=True, write=True) as index:
         stats = index.add(documents, batch_size=batch_size, show_progress=show_progress)
         return {**stats.to_dict(), "documents": len(index)}
 
@@ -46,7 +47,7 @@ def delete(path: str | Path, ids: Iterable[str]) -> dict[str, Any]:
     """Delete documents by id; returns ``{"deleted": n, "missing": [ids not in the index],
     "documents": size}``."""
     id_list = list(dict.fromkeys(ids))
-    with Index.open(path) as index:
+    with Index.open(path, write=True) as index:
         missing = [doc_id for doc_id in id_list if doc_id not in index]
         deleted = index.delete(id_list)
         return {"deleted": deleted, "missing": missing, "documents": len(index)}

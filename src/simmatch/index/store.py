@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -22,7 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from simmatch._fs import writable
 from simmatch.errors import InputError
+from simmatch.index.disk import storage_reason
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE settings (
@@ -41,6 +47,7 @@ CREATE TABLE documents (
 
 FORMAT_VERSION = 1
 SQLITE_FILE = "documents.sqlite"
+FILE_RECORDS = "derived_files"  # settings key: {file name: {"crc32", "bytes", "ntotal"}}
 _IN_CHUNK = 900  # stays under SQLite's historical 999 bound-parameter limit
 _SCAN_CHUNK = 20_000
 
@@ -51,20 +58,52 @@ class Store:
     def __init__(self, path: Path, *, read_only: bool, create: bool = False):
         self.path = path
         self.read_only = read_only
+        self.read_only_reason: str | None = None  # why a writable open became read-only
+        self.immutable = False
         if read_only:
-            uri = f"{path.resolve().as_uri()}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self.conn = self._connect_read_only(path)
         else:
             self.conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=30.0
             )
-        self.conn.execute("PRAGMA busy_timeout = 30000")
-        if create:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.executescript(SCHEMA)
-        if not read_only:
-            # FULL: a committed batch survives power loss too, not only a killed process.
-            self.conn.execute("PRAGMA synchronous = FULL")
+        try:
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if create:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.executescript(SCHEMA)
+            if not read_only:
+                # FULL: a committed batch survives power loss too, not only a killed process.
+                self.conn.execute("PRAGMA synchronous = FULL")
+                self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the WAL
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _connect_read_only(self, path: Path) -> sqlite3.Connection:
+        """``mode=ro``: SQLite's -wal/-shm files let this reader follow a live writer. Where they
+        cannot be created (read-only media, a full disk) the database is opened ``immutable=1``
+        (no locking, no WAL: nothing can be writing it there)."""
+        uri = path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error as exc:
+            conn.close()
+            reason = storage_reason(exc)
+            if reason is None:
+                raise
+        wal = path.with_name(path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size:
+            logger.warning(
+                "%s cannot be opened for shared reading (%s); reading it as immutable: commits "
+                "still in %s (not checkpointed) are not visible",
+                path,
+                reason,
+                wal.name,
+            )
+        self.immutable = True
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
 
     def close(self) -> None:
         self.conn.close()
@@ -100,8 +139,24 @@ class Store:
         try:
             rows = self.conn.execute("SELECT key, value FROM settings").fetchall()
         except sqlite3.DatabaseError as exc:
+            reason = storage_reason(exc)
+            if reason is not None:
+                raise InputError(f"cannot read {self.path}: {reason} ({exc})") from None
             raise InputError(f"{self.path} is not a simmatch index database: {exc}") from exc
         return {key: json.loads(value) for key, value in rows}
+
+    def file_records(self) -> dict[str, dict[str, int]]:
+        """What was recorded about each derived file when it was saved (``{}`` when nothing)."""
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (FILE_RECORDS,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def record_file(self, name: str, record: Mapping[str, int], keep: Iterable[str]) -> None:
+        """Record ``name``'s checksum (one transaction), forgetting records of files not in ``keep``."""
+        with self.write_transaction():
+            kept = set(keep)
+            records = {n: r for n, r in self.file_records().items() if n in kept}
+            records[name] = dict(record)
+            self.put_settings({FILE_RECORDS: records})
 
     def put_settings(self, values: Mapping[str, Any]) -> None:
         self.conn.executemany(
@@ -260,7 +315,21 @@ def open_database(directory: Path, *, read_only: bool) -> tuple[Store, dict[str,
     database = directory / SQLITE_FILE
     if not database.is_file():
         raise InputError(f"no index at {directory} (missing {SQLITE_FILE}); create one with Index.create")
-    store = Store(database, read_only=read_only)
+    reason = None
+    if not read_only and not (writable(directory) and os.access(database, os.W_OK)):
+        reason = "the directory is not writable"
+    elif not read_only:
+        try:
+            store = Store(database, read_only=False)
+        except sqlite3.Error as exc:
+            if storage_reason(exc) is None:
+                raise
+            reason = f"the database cannot be opened for writing: {storage_reason(exc)}"
+    if reason is not None:
+        logger.info("%s: %s; opening the index read-only", directory, reason)
+    if read_only or reason is not None:
+        store = Store(database, read_only=True)
+        store.read_only_reason = reason
     try:
         settings = store.settings()
         version = settings.get("format_version")

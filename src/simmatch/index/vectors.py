@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -189,6 +191,7 @@ class VectorIndex:
         self.metric = metric
         self.params = params
         self.dead = np.empty(0, dtype=np.int64)  # HNSW tombstones (ids no longer in SQLite)
+        self.file_record: dict[str, int] | None = None  # crc32/bytes/ntotal of the file read or written
 
     @classmethod
     def empty(
@@ -215,13 +218,27 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path, dim: int, metric: str, params: AnnParams) -> VectorIndex:
-        """Read a saved index; ``ValueError`` if it is not one this index could have written."""
+        """Read a saved index; ``ValueError`` if it is not one this index could have written.
+        ``file_record`` of the result holds the file's crc32, size and vector count, computed
+        while reading, for comparison with the record made when it was saved."""
         faiss = _faiss()
 
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError as exc:  # FAISS reports unreadable files as RuntimeError
-            raise ValueError(f"unreadable FAISS file {path.name}: {exc}") from exc
+        state = {"crc32": 0, "bytes": 0}
+        with open(path, "rb") as handle:
+
+            def read(size: int) -> bytes:
+                chunk = handle.read(size)
+                state["crc32"] = zlib.crc32(chunk, state["crc32"])
+                state["bytes"] += len(chunk)
+                return chunk
+
+            try:
+                index = faiss.read_index(faiss.PyCallbackIOReader(read))
+            except RuntimeError as exc:  # FAISS reports unreadable files as RuntimeError
+                raise ValueError(f"unreadable FAISS file {path.name}: {exc}") from exc
+            trailing = handle.read()
+        state["crc32"] = zlib.crc32(trailing, state["crc32"])
+        state["bytes"] += len(trailing)
         if not isinstance(index, faiss.IndexIDMap2):
             raise ValueError(f"{path.name} is a {type(index).__name__}, not an IndexIDMap2")
         inner = faiss.downcast_index(index.index)
@@ -235,7 +252,9 @@ class VectorIndex:
             raise ValueError(f"{path.name} wraps an unsupported {type(inner).__name__}")
         if index.d != dim or index.metric_type != faiss_metric(metric):
             raise ValueError(f"{path.name} has dim {index.d} / metric {index.metric_type}, expected {dim}")
-        return cls(index, kind, metric, params)
+        loaded = cls(index, kind, metric, params)
+        loaded.file_record = {**state, "ntotal": loaded.ntotal}
+        return loaded
 
     # -- contents ------------------------------------------------------------------------------
 
@@ -309,9 +328,25 @@ class VectorIndex:
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write atomically (``simmatch._fs.atomic_file``)."""
+    def save(self, path: Path, record: Callable[[dict[str, int]], None] | None = None) -> None:
+        """Write atomically (``simmatch._fs.atomic_file``), computing the file's crc32 on the
+        way; ``record`` gets ``{"crc32", "bytes", "ntotal"}`` after the data is on disk and before
+        the file is renamed into place. Disk errors propagate as ``OSError``."""
         faiss = _faiss()
 
-        with atomic_file(path) as tmp:
-            faiss.write_index(self.index, str(tmp))
+        state = {"crc32": 0, "bytes": 0}
+
+        def before_replace() -> None:
+            self.file_record = {**state, "ntotal": self.ntotal}
+            if record is not None:
+                record(self.file_record)
+
+        with atomic_file(path, before_replace) as tmp, open(tmp, "wb") as handle:
+
+            def write(chunk: bytes) -> None:
+                state["crc32"] = zlib.crc32(chunk, state["crc32"])
+                state["bytes"] += len(chunk)
+                handle.write(chunk)
+
+            faiss.write_index(self.index, faiss.PyCallbackIOWriter(write))
+            handle.flush()

@@ -1,13 +1,15 @@
 """What an ``Index.add`` batch changes, decided before anything is written: documents to embed
-(new ids and changed texts), ids whose row is replaced, metadata-only updates, unchanged ones."""
+(new ids and changed texts), ids whose row is replaced, metadata-only updates, unchanged ones;
+then the rows and the one transaction that writes them."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from simmatch.index.store import Store
 from simmatch.index.types import AddStats, Document, coerce_document, metadata_json
 
 
@@ -60,3 +62,35 @@ def plan_batch(docs: list[Document], stored: Mapping[str, tuple[int, str, str]])
         else:
             plan.unchanged += 1
     return plan
+
+
+Row = tuple[str, str, str, str, bytes]  # (id, text, metadata_json, tokens, embedding bytes)
+
+
+def embedded_rows(plan: BatchPlan, vectors: Any, tokenize: Callable[[str], list[str]]) -> list[Row]:
+    """The rows to insert for ``plan.to_embed`` and their ``vectors``."""
+    return [
+        (
+            doc.id,
+            doc.text,
+            plan.metadata[doc.id],
+            " ".join(tokenize(doc.text)),
+            vector.astype("<f4").tobytes(),
+        )
+        for doc, vector in zip(plan.to_embed, vectors)
+    ]
+
+
+def commit_batch(store: Store, plan: BatchPlan, rows: list[Row]) -> bool:
+    """Write one batch in one transaction; ``True`` when the set of row ids changed."""
+    if not (rows or plan.metadata_rows):
+        return False
+    with store.write_transaction():
+        if plan.replaced:
+            # A changed text gets a new row (and row id), so a row id names one vector forever.
+            store.delete_ids(plan.replaced)
+        store.insert(rows)
+        store.update_metadata(plan.metadata_rows)
+        if rows:
+            store.bump_generation()
+    return bool(rows)

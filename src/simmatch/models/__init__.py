@@ -3,7 +3,7 @@ registry and the ModelScope-style ``pipeline`` facade."""
 
 from simmatch.models.embedder import KINDS, Embedder, EmbedderConfig, Kind, prompt_for
 from simmatch.models.pair_classifier import PairClassifier
-from simmatch.models.pipeline import pipeline
+from simmatch.models.pipeline import Tasks, pipeline
 from simmatch.models.prune import prune_layers
 from simmatch.models.registry import BUILTIN_MODELS, DEFAULT_EMBEDDER, list_builtin_models, resolve_model
 from simmatch.models.results import (
@@ -25,6 +25,7 @@ __all__ = [
     "PairClassifier",
     "PairPrediction",
     "RankedDocument",
+    "Tasks",
     "cosine_pairwise",
     "labels_by_threshold",
     "list_builtin_models",

@@ -4,6 +4,7 @@ they resolve with no network; anything else is a local directory or a Hugging Fa
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,11 +77,16 @@ def builtin_name(name: str) -> str | None:
     return _ALIASES.get(name)
 
 
-def resolve_model(name: str | Path) -> str:
-    """Return a local directory for a built-in name or a local path, or the hub id unchanged.
+def resolve_model(name: str | Path, *, revision: str | None = None) -> str:
+    """Return a local model directory for a built-in name, a local path or a hub id.
 
-    Hub ids are passed to ``from_pretrained`` as they are (real hub loading code); a string that
-    looks like a path but does not exist is an error here rather than a confusing hub lookup.
+    A hub id (``owner/name``) resolves to its snapshot in the local Hugging Face cache
+    (``simmatch.settings.hf_hub_cache``); one missing there is downloaded only when
+    ``$SIMMATCH_ALLOW_DOWNLOAD`` is set and no offline switch (``HF_HUB_OFFLINE``,
+    ``TRANSFORMERS_OFFLINE``) is, and is otherwise an error at once, not a network retry loop.
+    ``revision`` picks a hub revision; a built-in or a local directory has only one, so it is
+    ignored there. Every directory returned holds a config and weights: a directory without
+    them is an error here, naming what is missing, rather than a loader's traceback later.
     """
     if not isinstance(name, (str, Path)) or not str(name).strip():
         raise ModelNotFoundError("model name is empty")
@@ -92,9 +98,7 @@ def resolve_model(name: str | Path) -> str:
     if path.exists():
         if not path.is_dir():
             raise ModelNotFoundError(f"model path {text} is a file; expected a model directory")
-        if not (path / "config.json").exists() and not (path / "modules.json").exists():
-            raise ModelNotFoundError(f"{text} is not a model directory (no config.json or modules.json)")
-        return str(path)
+        return check_model_dir(path, text)
     looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
     if looks_like_path:
         raise ModelNotFoundError(f"model directory {text} does not exist")
@@ -104,7 +108,84 @@ def resolve_model(name: str | Path) -> str:
             f"unknown model '{text}': not a built-in ({known}), not a local directory, "
             "and not a hub id of the form owner/name"
         )
-    return text  # a hub id: from_pretrained will fetch it (or fail with its own message offline)
+    snapshot = _hub_snapshot(text, revision)
+    return check_model_dir(Path(snapshot), f"{text} (cached at {snapshot})")
+
+
+# Weight files transformers loads (single file or sharded), safetensors first.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def check_model_dir(path: Path, shown: str) -> str:
+    """``path`` as a string when it holds a model config and weights, else ``ModelNotFoundError``
+    naming the directory (as ``shown``) and what is missing."""
+    if not (path / "config.json").exists() and not (path / "modules.json").exists():
+        raise ModelNotFoundError(f"{shown} is not a model directory (no config.json or modules.json)")
+    weights_dir = _transformer_dir(path)
+    if weights_dir is not None and not any((weights_dir / f).exists() for f in WEIGHT_FILES):
+        where = shown if weights_dir == path else f"{shown} (module folder {weights_dir.name})"
+        raise ModelNotFoundError(
+            f"model directory {where} has no weights: expected model.safetensors or "
+            "pytorch_model.bin beside config.json (an incomplete download or copy?)"
+        )
+    return str(path)
+
+
+def _transformer_dir(path: Path) -> Path | None:
+    """Where the transformer weights of a model directory live: the root of a transformers
+    directory, the Transformer module's folder of a sentence-transformers one, or None when a
+    sentence-transformers directory has no Transformer module (its modules carry their own files)."""
+    modules_file = path / "modules.json"
+    if not modules_file.exists():
+        return path
+    try:
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"{modules_file} is not valid JSON: {exc}") from None
+    if not isinstance(modules, list):
+        raise ModelNotFoundError(f"{modules_file} must hold a list of modules")
+    for module in modules:
+        if isinstance(module, dict) and str(module.get("type", "")).endswith(".Transformer"):
+            return path / str(module.get("path", ""))
+    return None
+
+
+def _hub_snapshot(repo_id: str, revision: str | None) -> str:
+    """The local snapshot folder of a hub id: from the cache, or downloaded when allowed."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    from simmatch.settings import hf_hub_cache, hub_downloads_allowed, hub_offline_variable
+
+    cache = hf_hub_cache()
+    shown = repo_id if revision is None else f"{repo_id}@{revision}"
+    try:
+        return str(snapshot_download(repo_id, revision=revision, cache_dir=cache, local_files_only=True))
+    except HFValidationError as exc:
+        raise ModelNotFoundError(f"'{repo_id}' is not a valid hub id: {exc}") from None
+    except LocalEntryNotFoundError:
+        pass
+    offline = hub_offline_variable()
+    missing = f"model '{shown}' is not a built-in, a local directory, or in the Hugging Face cache {cache}"
+    if offline:
+        raise ModelNotFoundError(
+            f"{missing}, and {offline} is set (offline): download it where a network is reachable "
+            f"(or unset {offline} and set SIMMATCH_ALLOW_DOWNLOAD=1), or pass a local model directory"
+        )
+    if not hub_downloads_allowed():
+        raise ModelNotFoundError(
+            f"{missing}; simmatch works offline and does not download by default: "
+            "set SIMMATCH_ALLOW_DOWNLOAD=1 to fetch it from the hub, or pass a local model directory"
+        )
+    try:
+        return str(snapshot_download(repo_id, revision=revision, cache_dir=cache))
+    except OSError as exc:  # huggingface_hub's HTTP and not-found errors are OSErrors
+        raise ModelNotFoundError(f"could not download model '{shown}' from the hub: {exc}") from None
 
 
 def list_builtin_models() -> list[dict[str, object]]:
