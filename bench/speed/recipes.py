@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from texts import fidelity, long_texts, short_sentences
 
 from _common import DATA_ROOT, ROOT, load_average
-from simmatch.models.onnx_backend import INT8_RECIPE, Int8Recipe
+from simmatch.models.onnx_export import INT8_RECIPE, Int8Recipe
 
 RECIPES: dict[str, Int8Recipe | None] = {
     "fp32 (no quantization)": None,

@@ -32,13 +32,18 @@ the first term is the weight matrices (Q, K, V, attention output: 4 d^2; feed-fo
 (2 n^2 d each). Embeddings, LayerNorm, softmax, GELU and pooling are left out (a few %). An
 engine that wastes work on padding shows a lower GFLOP/s for the same useful work.
 
-Full run (about 5 minutes on 2 idle cores; writes bench/out/speed.json and docs/speed.md):
+The same run then measures the cross-encoder (``bench/speed/cross_encoder.py``: sentence-transformers
+``CrossEncoder.predict`` and each ``PairClassifier`` backend at ``--layers`` depths, pairs/s,
+rerank latency and fidelity against torch fp32) on the same cores; ``--no-cross-encoder`` skips it.
+
+Full run (writes bench/out/speed.json and docs/speed.md; start it on an idle machine, load
+average below 1.5, which the document records):
     setsid sh -c 'echo -5 > /proc/self/autogroup; exec nice -n -5 python bench/speed/run.py --threads 2,1'
 On Linux with autogroup scheduling (``/proc/sys/kernel/sched_autogroup_enabled``), ``nice``
 only ranks processes within one session; ``setsid`` + ``/proc/self/autogroup`` gives the
 benchmark's own session the priority, and it ends with the benchmark.
 Quick run (does not write docs):
-    python bench/speed/run.py --short 200 --long 40 --latency 30 --no-doc
+    python bench/speed/run.py --short 200 --long 40 --latency 30 --pairs 200 --queries 10 --no-doc
 """
 
 from __future__ import annotations
@@ -46,7 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -58,6 +62,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import cross_encoder
+from measure import peak_rss_mb, transformer_flops
 from texts import MIN_MEAN_COS, MIN_MIN_COS, fidelity, long_texts, short_sentences
 
 from _common import DATA_ROOT, ROOT, load_average, machine
@@ -90,9 +96,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "speed.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "speed.md")
     parser.add_argument("--no-doc", action="store_true", help="do not write --doc")
+    parser.add_argument("--no-cross-encoder", action="store_true", help="skip the cross-encoder section")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--job", type=Path, default=None, help=argparse.SUPPRESS)
+    cross_encoder.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.worker:
+        return args
+    cross_encoder.check_arguments(parser, args)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
@@ -113,14 +124,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--threads {args.threads}: each value must be between 1 and {available}, the CPUs available"
         )
     return args
-
-
-def transformer_flops(token_counts: list[int], config: dict[str, Any]) -> float:
-    d = int(config["hidden_size"])
-    f = int(config["intermediate_size"])
-    layers = int(config["num_hidden_layers"])
-    n = np.asarray(token_counts, dtype=np.float64)
-    return float(layers * (2 * n * (4 * d * d + 2 * d * f) + 4 * n * n * d).sum())
 
 
 # ---------------------------------------------------------------------------------------- worker
@@ -196,20 +199,9 @@ def run_worker(engine: str, job_file: Path) -> None:
         "latency_cpu_ms": latency_cpu_ms,
         "latency_ms_median": statistics.median(times),
         "latency_ms_p90": float(np.percentile(times, 90)),
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
     job_file.with_name(f"{engine}.json").write_text(json.dumps(result), encoding="utf-8")
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident set. ``VmHWM`` belongs to the address space, which ``exec``
-    replaces; ``getrusage``'s ``ru_maxrss`` would carry over the parent's peak."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ---------------------------------------------------------------------------------------- parent
@@ -268,6 +260,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine(SPEED_PACKAGES),
         "runs": runs,
     }
+    if not args.no_cross_encoder:
+        report["cross_encoder"] = cross_encoder.run(args, args.thread_list)
     for run in runs:
         print(
             f"\n{run['threads']} thread(s), load average before {run['load_avg_before'][0]:.2f} / "
@@ -275,6 +269,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         print(format_table(run["rows"]))
         print(format_cpu_table(run["rows"]))
+    for run in report.get("cross_encoder", {}).get("runs", []):
+        print(f"\ncross-encoder, {run['layers']} layers, {run['threads']} thread(s)")
+        print(cross_encoder.format_table(run["rows"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if not args.no_doc:
@@ -417,6 +414,7 @@ def render_doc(report: dict[str, Any]) -> str:
     m = report["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     sections = "\n".join(_run_section(report, run) for run in report["runs"])
+    cross_section = cross_encoder.render_section(report["cross_encoder"]) if "cross_encoder" in report else ""
     return f"""# CPU inference speed
 
 Generated by `bench/speed/run.py`; every number below comes from this run.
@@ -442,11 +440,12 @@ GFLOP/s counts only useful transformer work, `L · (2n(4d² + 2df) + 4n²d)` per
 (d = hidden width, f = feed-forward width, L = layers): weight matrices plus attention scores
 and their product with V; embeddings, LayerNorm, softmax, GELU and pooling left out.
 
+{cross_section}
 {recipes_section(report)}
 Backends: `torch` is sentence-transformers' modules driven by simmatch's own tokenization and
 length-sorted batching; `onnx` is the same graph exported to ONNX with onnxruntime's transformer
 fusions; `onnx-int8` adds dynamic int8 quantization (recipe in
-`src/simmatch/models/onnx_backend.py`). Use `Embedder(model, backend="onnx-int8")` for CPU serving
+`src/simmatch/models/onnx_export.py`). Use `Embedder(model, backend="onnx-int8")` for CPU serving
 when its row says ok.
 """
 

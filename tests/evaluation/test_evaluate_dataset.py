@@ -130,8 +130,6 @@ def test_cross_encoder_record_and_argument_errors(tmp_path, hash_encoder):
         evaluate_dataset(clf, data, family="reranker")
     with pytest.raises(InputError, match="unknown backend 'tensorrt'; choose one of torch, onnx, onnx-int8"):
         evaluate_dataset("some-model", data, backend="tensorrt")
-    with pytest.raises(InputError, match="backend applies to embedders"):
-        evaluate_dataset("some-model", data, family="cross-encoder", backend="onnx")
     with pytest.raises(InputError, match="threshold_from applies to embedders"):
         evaluate_dataset("some-model", data, family="cross-encoder", threshold_from=data)
     with pytest.raises(InputError, match="backend and device apply when model is a name"):

@@ -19,7 +19,7 @@ from simmatch.models import Embedder
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from simmatch.models import onnx_backend
+from simmatch.models import onnx_backend, onnx_export
 
 TEXTS = [
     "吃完海鲜可以喝牛奶吗?",
@@ -76,7 +76,7 @@ def test_onnx_tokenizer_gives_the_same_ids(torch_embedder, onnx_embedder):
     texts = [*TEXTS, LONG, " leading", "trailing  ", "a  b\tc\n", "[UNK] ☃ 😀", "HELLO World"]
     for kind in ("query", None):
         assert onnx_embedder._content_ids(texts, kind) == torch_embedder._content_ids(texts, kind)
-    assert isinstance(onnx_embedder.tokenizer, onnx_backend.FastTokenizer)
+    assert isinstance(onnx_embedder.tokenizer, onnx_export.FastTokenizer)
     assert onnx_embedder.tokenizer.pad_token_id == torch_embedder.tokenizer.pad_token_id
     assert onnx_embedder.count_tokens(texts) == torch_embedder.count_tokens(texts)
 
@@ -112,7 +112,7 @@ def test_int8_close_to_torch(torch_embedder, int8_embedder):
     ref = torch_embedder.encode([*TEXTS, LONG])
     got = int8_embedder.encode([*TEXTS, LONG])
     assert got.shape == ref.shape and got.dtype == np.float32
-    assert int8_embedder._backend.model_file.name == onnx_backend.int8_file_name(onnx_backend.INT8_RECIPE)
+    assert int8_embedder._backend.model_file.name == onnx_export.int8_file_name(onnx_export.INT8_RECIPE)
     # Looser than fp32's 0.999: 8-bit weights and per-tensor activation scales round every matmul,
     # and how much that moves a vector depends on the weights (the random fixture measures
     # ~0.99999, the real e5 ~0.997 mean) and on the CPU's int8 kernels. The real model's bound
@@ -123,22 +123,22 @@ def test_int8_close_to_torch(torch_embedder, int8_embedder):
 
 def test_export_is_cached_and_reused(model_dir, onnx_embedder, int8_embedder, monkeypatch):
     export = onnx_embedder._backend.export_dir
-    int8 = onnx_backend.int8_file_name(onnx_backend.INT8_RECIPE)
+    int8 = onnx_export.int8_file_name(onnx_export.INT8_RECIPE)
     assert export.parent == model_dir / "onnx"
     assert {p.name for p in export.iterdir()} >= {
-        onnx_backend.FP32_FILE,
-        onnx_backend.FP32_FILE + ".data",
+        onnx_export.FP32_FILE,
+        onnx_export.FP32_FILE + ".data",
         int8,
         int8 + ".data",
-        onnx_backend.META_FILE,
-        onnx_backend.TOKENIZER_DIR,
+        onnx_export.META_FILE,
+        onnx_export.TOKENIZER_DIR,
     }
 
     def fail(*args, **kwargs):
         raise AssertionError("export or quantization ran again")
 
     monkeypatch.setattr(onnx_backend, "_export_fp32", fail)
-    monkeypatch.setattr(onnx_backend, "quantize_int8", fail)
+    monkeypatch.setattr(onnx_export, "quantize_int8", fail)
     again = Embedder(str(model_dir), backend="onnx-int8")
     assert again._backend.export_dir == export
     np.testing.assert_allclose(again.encode(TEXTS), int8_embedder.encode(TEXTS), atol=1e-6)
@@ -160,8 +160,8 @@ def test_read_only_model_dir_exports_to_cache(model_dir, tmp_path, monkeypatch):
     copy = tmp_path / "ro-model"
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("onnx"))
     monkeypatch.setenv("SIMMATCH_CACHE", str(tmp_path / "cache"))
-    real_writable = onnx_backend._writable_dir
-    monkeypatch.setattr(onnx_backend, "_writable_dir", lambda d: d.parent != copy and real_writable(d))
+    real_writable = onnx_export._writable_dir
+    monkeypatch.setattr(onnx_export, "_writable_dir", lambda d: d.parent != copy and real_writable(d))
     emb = Embedder(str(copy), backend="onnx")
     assert emb._backend.export_dir.is_relative_to(tmp_path / "cache" / "onnx")
     assert not (copy / "onnx").exists()

@@ -26,7 +26,10 @@ def add_embedder_options(parser: argparse.ArgumentParser) -> None:
         help=f"embedding model: built-in name, local directory or hub id (default {DEFAULT_EMBEDDER})",
     )
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)"
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="inference backend of the embedder or the --cross-encoder (default torch)",
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=32, help="texts per model batch (default 32)"

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ce = kinds.add_parser("cross-encoder", help="accuracy / macro-F1 / AP (classes) or Spearman (scores)")
     ce.add_argument("--model", "-m", required=True, help="a PairClassifier directory")
     _common(ce)
-    ce.set_defaults(func=run, backend="torch", threshold_from=None, kind="query")
+    ce.set_defaults(func=run, threshold_from=None, kind="query")
 
     emb = kinds.add_parser(
         "embedder", help="Spearman of cosine vs. label; AP and accuracy at a dev-chosen threshold"
@@ -32,7 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     emb.add_argument(
         "--model", "-m", default=DEFAULT_EMBEDDER, help=f"embedding model (default {DEFAULT_EMBEDDER})"
     )
-    emb.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
     emb.add_argument(
         "--threshold-from",
         help="binary data: choose the accuracy threshold on this NAME:SPLIT or file (a dev split, "
@@ -45,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", "-d", required=True, help="NAME:SPLIT (e.g. lcqmc:test) or a pair file")
+    p.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
     p.add_argument("--limit", type=positive_int, default=None, help="evaluate the first N pairs only")
     add_score_range_argument(p)
     add_label_map_argument(p)

@@ -10,6 +10,7 @@ import json
 
 from simmatch.cli._common import positive_int
 from simmatch.cli._io import write_jsonl
+from simmatch.models.backends import BACKENDS
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
 CREATE_OPTIONS = ("metric", "ann", "ann_threshold", "tokenizer")  # IndexConfig fields with a flag
@@ -67,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--rerank", metavar="MODEL", help="cross-encoder (PairClassifier) directory to rerank with"
     )
+    s.add_argument("--backend", choices=BACKENDS, default="torch", help="backend of the --rerank model")
     s.add_argument("--rerank-top-k", type=positive_int, default=lib.DEFAULT_RERANK_TOP_K)
     s.add_argument(
         "--rerank-fusion",
@@ -123,13 +125,14 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     from simmatch.index import ops
+    from simmatch.models import PairClassifier
 
     hits = ops.search(
         args.path,
         args.query,
         top_k=args.top_k,
         mode=args.mode,
-        rerank=args.rerank,
+        rerank=PairClassifier(args.rerank, backend=args.backend) if args.rerank else None,
         rerank_top_k=args.rerank_top_k,
         rerank_fusion=args.rerank_fusion,
         filter=args.filter,

@@ -57,7 +57,7 @@ def rank_candidates(args: argparse.Namespace, query: str, candidates: list[str])
     if args.cross_encoder:
         from simmatch.models import PairClassifier
 
-        ranked = PairClassifier(args.cross_encoder, device=args.device).rank(
+        ranked = PairClassifier(args.cross_encoder, device=args.device, backend=args.backend).rank(
             query, candidates, top_k=args.top_k, batch_size=args.batch_size
         )
     else:

@@ -64,7 +64,9 @@ def score_pairs(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> list[
     if args.cross_encoder:
         from simmatch.models import PairClassifier
 
-        clf = PairClassifier(args.cross_encoder, device=args.device, threshold=args.threshold)
+        clf = PairClassifier(
+            args.cross_encoder, device=args.device, threshold=args.threshold, backend=args.backend
+        )
         out = []
         for (a, b), pred in zip(pairs, clf.predict(pairs, batch_size=args.batch_size, show_progress=show)):
             row = {"text_a": a, "text_b": b, "label": pred.label, "score": round(pred.score, 6)}

@@ -34,7 +34,7 @@ def evaluate_dataset(
     ["plot": <png>]}``.
 
     ``model`` is a name or directory (loaded as ``Embedder(model, backend=, device=)`` or
-    ``PairClassifier(model, device=)``) or an already loaded model. ``data`` and ``threshold_from``
+    ``PairClassifier(model, device=, backend=)``) or an already loaded model. ``data`` and ``threshold_from``
     are read by :func:`simmatch.data.resolve_dataset`, both with the same ``limit``,
     ``score_range`` and ``label_map``; the data must have a label column. ``threshold_from``
     (embedder, binary labels) must be other data than ``data``: the same ``NAME:SPLIT``, file or
@@ -52,8 +52,6 @@ def evaluate_dataset(
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     loaded = not isinstance(model, (str, Path))
-    if family == "cross-encoder" and backend != "torch":
-        raise InputError("backend applies to embedders; a cross-encoder runs on torch")
     if loaded and (backend != "torch" or device is not None):
         raise InputError("backend and device apply when model is a name or a directory, not a loaded model")
     if threshold_from is not None:
@@ -93,7 +91,7 @@ def evaluate_dataset(
         else:
             from simmatch.models import PairClassifier
 
-            model = PairClassifier(str(model), device=device)
+            model = PairClassifier(str(model), device=device, backend=backend)
     metrics = evaluator(model)
 
     record: dict[str, Any] = {"data": str(data)}

@@ -4,6 +4,7 @@ registry and the ModelScope-style ``pipeline`` facade."""
 from simmatch.models.embedder import KINDS, Embedder, EmbedderConfig, Kind, prompt_for
 from simmatch.models.pair_classifier import PairClassifier
 from simmatch.models.pipeline import Tasks, pipeline
+from simmatch.models.prune import prune_layers
 from simmatch.models.registry import BUILTIN_MODELS, DEFAULT_EMBEDDER, list_builtin_models, resolve_model
 from simmatch.models.results import (
     PairPrediction,
@@ -31,6 +32,7 @@ __all__ = [
     "pipeline",
     "predictions_from_logits",
     "prompt_for",
+    "prune_layers",
     "rank_by_scores",
     "resolve_model",
 ]

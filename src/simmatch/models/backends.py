@@ -1,9 +1,13 @@
-"""Inference backends for the twin tower. A backend maps padded token ids to pooled (not yet
-normalized) sentence vectors; tokenization, batching and long-text windows stay in ``Embedder`` so
-every backend sees the same inputs.
+"""Inference backends of both model families, named once (``BACKENDS``: every ``--backend``
+flag, setting and argument takes its choices from here).
 
-Backends live in their own modules (``torch_backend``, ``onnx_backend``); this module only names
-them and loads one, so no backend module imports this one."""
+A twin-tower backend maps padded token ids to pooled (not yet normalized) sentence vectors; a
+single-tower backend maps padded pair ids to head logits. Tokenization, batching and long-text
+handling stay in ``Embedder`` / ``PairClassifier`` so every backend sees the same inputs.
+
+Backends live in their own modules (``torch_backend``, ``onnx_backend``, ``onnx_pair``, the last
+two sharing ``onnx_export``); this module only names them and loads one, so no backend module
+imports this one."""
 
 from __future__ import annotations
 
@@ -12,10 +16,19 @@ from typing import Any, Protocol
 import numpy as np
 
 from simmatch.errors import InputError
-from simmatch.models.torch_backend import TorchBackend
+from simmatch.models.torch_backend import TorchBackend, TorchPairBackend
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
-__all__ = ["BACKENDS", "EncoderBackend", "TorchBackend", "load_backend"]
+__all__ = [
+    "BACKENDS",
+    "EncoderBackend",
+    "PairBackend",
+    "TorchBackend",
+    "TorchPairBackend",
+    "check_backend",
+    "load_backend",
+    "load_pair_backend",
+]
 
 
 class EncoderBackend(Protocol):
@@ -27,11 +40,44 @@ class EncoderBackend(Protocol):
     def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
 
 
+class PairBackend(Protocol):
+    """What ``PairClassifier`` runs: head size and label names, the position limit, whether the
+    model reads token type ids, and logits for padded pair ids."""
+
+    tokenizer: Any
+
+    @property
+    def num_labels(self) -> int: ...
+    @property
+    def id2label(self) -> dict[int, str]: ...
+    @property
+    def max_positions(self) -> int: ...
+    @property
+    def needs_token_types(self) -> bool: ...
+
+    def logits(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+def check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return name
+
+
 def load_backend(name: str, path: str, device: str | None = None) -> EncoderBackend:
+    check_backend(name)
     if name == "torch":
         return TorchBackend(path, device=device)
-    if name in ("onnx", "onnx-int8"):
-        from simmatch.models.onnx_backend import OnnxBackend
+    from simmatch.models.onnx_backend import OnnxBackend
 
-        return OnnxBackend(path, quantize=name == "onnx-int8")
-    raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return OnnxBackend(path, quantize=name == "onnx-int8")
+
+
+def load_pair_backend(name: str, path: str) -> PairBackend:
+    """An ONNX single-tower backend (``"onnx"`` or ``"onnx-int8"``) for the model at ``path``.
+    ``PairClassifier`` loads the torch one itself (its model object is the training view's)."""
+    if check_backend(name) == "torch":
+        raise InputError("load_pair_backend loads the ONNX backends; PairClassifier loads torch")
+    from simmatch.models.onnx_pair import OnnxPairBackend
+
+    return OnnxPairBackend(path, quantize=name == "onnx-int8")

@@ -4,6 +4,12 @@ Built on transformers' ``AutoModelForSequenceClassification``: the label names c
 model config's ``id2label``, so a QBQTC model says "0"/"1"/"2" and a paraphrase model says
 "0"/"1" (or whatever it was trained with). A one-output head is a regression head: its score is
 ``sigmoid(logit)`` in [0, 1] and its label comes from ``threshold``.
+
+``backend`` picks how the model runs (``simmatch.models.backends.BACKENDS``): ``"torch"`` (the
+reference), ``"onnx"`` or ``"onnx-int8"`` (onnxruntime on the CPU, exported and cached by the same
+mechanism as the embedder's, ``simmatch.models.onnx_pair``). Every backend sees the same token
+ids: pairs are tokenized once, batched longest first by token count (similar lengths share a
+batch, so little compute goes to padding), and results come back in input order.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ import json
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,8 +35,12 @@ from simmatch.models.results import (
     predictions_from_logits,
     rank_by_scores,
 )
+from simmatch.models.torch_backend import TorchPairBackend
 
-__all__ = ["PairClassifier", "PairClassifierConfig", "PairPrediction"]
+if TYPE_CHECKING:
+    from simmatch.models.backends import PairBackend
+
+__all__ = ["PairClassifier", "PairClassifierConfig", "PairPrediction", "encode_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +72,31 @@ class PairClassifier:
         device: str | None = None,
         threshold: float | None = None,
         max_length: int | None = None,
+        backend: str = "torch",
     ) -> None:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from simmatch.settings import default_device
+        from simmatch.models.backends import check_backend, load_pair_backend
 
         self.model_name = builtin_name(str(model)) or str(model)
         self.path = resolve_model(model)
-        self.device = device or default_device()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model, loading = AutoModelForSequenceClassification.from_pretrained(
-            self.path, output_loading_info=True
-        )
-        check_trained_head(self.model, loading, self.model_name, self.path)
-        self.model.to(self.device).eval()
+        if check_backend(backend) == "torch":
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            from simmatch.settings import default_device
+
+            self.device = device or default_device()
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+                self.path, output_loading_info=True
+            )
+            check_trained_head(self.model, loading, self.model_name, self.path)
+            self.model.to(self.device).eval()
+            self._backend: PairBackend = TorchPairBackend(self.model, self.tokenizer, self.device)
+        else:  # onnxruntime on the CPU; loading a cached export imports no PyTorch
+            self.device = "cpu"
+            self.model = None
+            self._backend = load_pair_backend(backend, self.path)
+            self.tokenizer = self._backend.tokenizer
+        self.backend = backend
         saved = _read_config(Path(self.path))
         self.config = PairClassifierConfig(
             threshold=saved.threshold if threshold is None else float(threshold),
@@ -85,6 +106,23 @@ class PairClassifier:
         )
         if not 0.0 <= self.config.threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {self.config.threshold}")
+
+    @classmethod
+    def _wrap(
+        cls, name: str, path: str, model: Any, tokenizer: Any, device: str, config: PairClassifierConfig
+    ) -> PairClassifier:
+        """A torch-backend classifier over a model and tokenizer already in memory; the config's
+        ``max_length`` is capped at what the model can read."""
+        self = cls.__new__(cls)
+        self.model_name = name
+        self.path = path
+        self.device = device
+        self.backend = "torch"
+        self.tokenizer = tokenizer
+        self.model = model
+        self._backend = TorchPairBackend(model, tokenizer, device)
+        self.config = replace(config, max_length=min(config.max_length, self._model_max_length()))
+        return self
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -114,19 +152,15 @@ class PairClassifier:
             }
         else:
             kwargs = {"num_labels": 1, "id2label": {0: "score"}, "label2id": {"score": 0}}
-        self = cls.__new__(cls)
-        self.model_name = builtin_name(str(base_model)) or str(base_model)
-        self.path = path
         from simmatch.settings import default_device
 
-        self.device = device or default_device()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
-        self.model.to(self.device).eval()
-        self.config = PairClassifierConfig(
-            threshold=threshold, max_length=min(max_length, self._model_max_length())
-        )
-        return self
+        device = device or default_device()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        model.to(device).eval()
+        name = builtin_name(str(base_model)) or str(base_model)
+        config = PairClassifierConfig(threshold=threshold, max_length=max_length)
+        return cls._wrap(name, path, model, tokenizer, device, config)
 
     @classmethod
     def from_cross_encoder(
@@ -145,21 +179,17 @@ class PairClassifier:
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {threshold}")
         negative, positive = (str(x) for x in threshold_labels)
-        self = cls.__new__(cls)
-        self.model_name = name
-        self.path = name
-        self.device = str(cross_encoder.device)
-        self.tokenizer = cross_encoder.tokenizer
-        self.model = cross_encoder.model
-        self.config = PairClassifierConfig(
-            threshold=float(threshold),
-            threshold_labels=(negative, positive),
-            max_length=min(PairClassifierConfig.max_length, self._model_max_length()),
-        )
-        return self
+        config = PairClassifierConfig(threshold=float(threshold), threshold_labels=(negative, positive))
+        device = str(cross_encoder.device)
+        return cls._wrap(name, name, cross_encoder.model, cross_encoder.tokenizer, device, config)
 
     def save(self, path: str | Path) -> Path:
         """Weights, tokenizer and ``simmatch.json`` in one directory that ``PairClassifier`` loads."""
+        if self.model is None:
+            raise InputError(
+                f"save() writes PyTorch weights; this classifier runs on backend={self.backend!r}. "
+                "Load it with backend='torch' to save it"
+            )
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(out)
@@ -175,18 +205,18 @@ class PairClassifier:
     # ------------------------------------------------------------------ properties
     @property
     def is_regression(self) -> bool:
-        return int(self.model.config.num_labels) == 1
+        return self._backend.num_labels == 1
 
     @property
     def labels(self) -> list[str]:
         """Label names in logit order; for regression, the two threshold labels."""
         if self.is_regression:
             return list(self.config.threshold_labels)
-        id2label = self.model.config.id2label
-        return [str(id2label[i]) for i in range(int(self.model.config.num_labels))]
+        id2label = self._backend.id2label
+        return [id2label[i] for i in range(self._backend.num_labels)]
 
     def _model_max_length(self) -> int:
-        positions = getattr(self.model.config, "max_position_embeddings", 512) or 512
+        positions = self._backend.max_positions
         tok = getattr(self.tokenizer, "model_max_length", positions) or positions
         return int(min(positions, tok, 8192))
 
@@ -194,17 +224,22 @@ class PairClassifier:
     def logits(
         self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, show_progress: bool | None = None
     ) -> np.ndarray:
-        """Raw head outputs, shape (n, num_labels). Pairs longer than ``max_length`` are truncated
-        longest-first with a warning (cross-encoders see both texts at once, so windows of one
-        side would change the task)."""
-        import torch
-
+        """Raw head outputs, shape (n, num_labels), in input order. Pairs are batched longest
+        first by token count. Pairs longer than ``max_length`` are truncated longest-first with a
+        warning (cross-encoders see both texts at once, so windows of one side would change the
+        task)."""
         checked = check_pairs(pairs)
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        order = sorted(range(len(checked)), key=lambda i: -(len(checked[i][0]) + len(checked[i][1])))
-        out = np.zeros((len(checked), int(self.model.config.num_labels)), dtype=np.float32)
-        truncated = 0
+        limit = self.config.max_length
+        ids, types = encode_pairs(self.tokenizer, checked)
+        long = [i for i, x in enumerate(ids) if len(x) > limit]
+        if long:
+            cut_ids, cut_types = encode_pairs(self.tokenizer, [checked[i] for i in long], limit)
+            for j, i in enumerate(long):
+                ids[i], types[i] = cut_ids[j], cut_types[j]
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        out = np.zeros((len(checked), self._backend.num_labels), dtype=np.float32)
         if show_progress is None:
             show_progress = len(checked) >= 1024
         progress = None
@@ -214,38 +249,35 @@ class PairClassifier:
             progress = tqdm(total=len(checked), desc="predict", unit="pair", leave=False)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            a = [checked[i][0] for i in idx]
-            b = [checked[i][1] for i in idx]
-            full = self.tokenizer(a, b, truncation=False, verbose=False)
-            truncated += sum(len(x) > self.config.max_length for x in full["input_ids"])
-            enc = self.tokenizer(
-                a,
-                b,
-                truncation="longest_first",
-                max_length=self.config.max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            enc = {k: v.to(self.device) for k, v in enc.items()}
-            was_training = self.model.training
-            self.model.eval()
-            try:
-                with torch.inference_mode():
-                    logits = self.model(**enc).logits.float().cpu().numpy()
-            finally:
-                self.model.train(was_training)
-            out[idx] = logits
+            out[idx] = self._backend.logits(self._pad([ids[i] for i in idx], [types[i] for i in idx]))
             if progress is not None:
                 progress.update(len(idx))
         if progress is not None:
             progress.close()
-        if truncated:
+        if long:
             warnings.warn(
-                f"{truncated} pair(s) longer than max_length={self.config.max_length} tokens were "
+                f"{len(long)} pair(s) longer than max_length={limit} tokens were "
                 "truncated (longest side first)",
                 stacklevel=2,
             )
         return out
+
+    def _pad(self, ids: list[list[int]], types: list[list[int]]) -> dict[str, np.ndarray]:
+        """Right-padded ``input_ids``, ``attention_mask`` (and ``token_type_ids`` when the model
+        reads them) for one batch."""
+        width = max(len(x) for x in ids)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int64)
+        token_types = np.zeros((len(ids), width), dtype=np.int64)
+        for row, (x, t) in enumerate(zip(ids, types)):
+            input_ids[row, : len(x)] = x
+            mask[row, : len(x)] = 1
+            token_types[row, : len(t)] = t
+        features = {"input_ids": input_ids, "attention_mask": mask}
+        if self._backend.needs_token_types:
+            features["token_type_ids"] = token_types
+        return features
 
     def predict(
         self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, show_progress: bool | None = None
@@ -274,7 +306,25 @@ class PairClassifier:
 
     def __repr__(self) -> str:
         head = "regression" if self.is_regression else f"labels={self.labels}"
-        return f"PairClassifier({self.model_name!r}, {head})"
+        return f"PairClassifier({self.model_name!r}, {head}, backend={self.backend!r})"
+
+
+def encode_pairs(
+    tokenizer: Any, pairs: Sequence[tuple[str, str]], max_length: int | None = None
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids and token type ids of each pair (special tokens included), with either backend's
+    tokenizer: the ONNX backends' torch-free ``FastTokenizer`` or a transformers tokenizer. With
+    ``max_length`` the longer side is cut first (``truncation="longest_first"``)."""
+    first = [a for a, _ in pairs]
+    second = [b for _, b in pairs]
+    if hasattr(tokenizer, "encode_pairs"):
+        ids, types = tokenizer.encode_pairs(first, second, max_length)
+        return [list(x) for x in ids], [list(t) for t in types]
+    cut: dict[str, Any] = {"truncation": False}
+    if max_length is not None:
+        cut = {"truncation": "longest_first", "max_length": max_length}
+    enc = tokenizer(first, second, return_token_type_ids=True, verbose=False, **cut)
+    return [list(x) for x in enc["input_ids"]], [list(t) for t in enc["token_type_ids"]]
 
 
 def _read_config(path: Path) -> PairClassifierConfig:

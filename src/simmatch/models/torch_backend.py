@@ -65,3 +65,46 @@ class TorchBackend:
         finally:
             self.st_model.train(was_training)
         return features["sentence_embedding"].float().cpu().numpy()
+
+
+class TorchPairBackend:
+    """A transformers sequence-classification model in PyTorch, fp32: the single tower's
+    reference backend. Wraps a model and tokenizer already loaded (by ``PairClassifier``, or
+    training's live ``CrossEncoder``) without copying them; each call runs in eval mode and
+    restores the model's mode."""
+
+    def __init__(self, model: Any, tokenizer: Any, device: str) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = device
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.model.config.num_labels)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(k): str(v) for k, v in self.model.config.id2label.items()}
+
+    @property
+    def max_positions(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 512) or 512)
+
+    @property
+    def needs_token_types(self) -> bool:
+        return "token_type_ids" in getattr(self.tokenizer, "model_input_names", [])
+
+    def logits(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Head outputs (batch, num_labels) for ``input_ids``, ``attention_mask`` (and
+        ``token_type_ids``) arrays."""
+        import torch
+
+        inputs = {k: torch.from_numpy(v).to(self.device) for k, v in features.items()}
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                out = self.model(**inputs).logits.float().cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        return np.asarray(out, dtype=np.float32)

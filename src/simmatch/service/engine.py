@@ -49,7 +49,7 @@ class LoadedModels:
         embedder = Embedder(settings.model, device=settings.device, backend=settings.backend)
         cross = None
         if settings.cross_encoder:
-            cross = PairClassifier(settings.cross_encoder, device=settings.device)
+            cross = PairClassifier(settings.cross_encoder, device=settings.device, backend=settings.backend)
         index = None
         if settings.index is not None:
             from simmatch.index import Index

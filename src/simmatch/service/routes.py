@@ -254,7 +254,7 @@ def add_routes(app: FastAPI) -> None:
                 {
                     "id": engine.cross_encoder_id,
                     "role": "cross-encoder",
-                    "backend": "torch",
+                    "backend": engine.cross_encoder.backend,
                     "labels": engine.cross_encoder.labels,
                     "regression": engine.cross_encoder.is_regression,
                 }

@@ -61,7 +61,9 @@ class ServiceSettings(BaseModel):
     device: str | None = Field(
         default=None, description="torch device (default: cuda if available, else cpu)"
     )
-    backend: str = Field(default="torch", description="embedding backend: torch, onnx or onnx-int8")
+    backend: str = Field(
+        default="torch", description="backend of the embedder and the cross-encoder: torch, onnx or onnx-int8"
+    )
     access_log: bool = Field(default=True, description="log one line per request")
     malloc_trim_interval_s: float = Field(
         default=1.0,
