@@ -26,6 +26,7 @@ __all__ = [
     "TorchBackend",
     "TorchPairBackend",
     "check_backend",
+    "check_threads",
     "load_backend",
     "load_pair_backend",
 ]
@@ -64,13 +65,24 @@ def check_backend(name: str) -> str:
     return name
 
 
-def load_backend(name: str, path: str, device: str | None = None) -> EncoderBackend:
+def check_threads(threads: int | None) -> int | None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise InputError(f"threads must be a positive integer or None, got {threads!r}")
+    return threads
+
+
+def load_backend(
+    name: str, path: str, device: str | None = None, threads: int | None = None
+) -> EncoderBackend:
+    """The twin-tower backend ``name`` for the model at ``path``; ``threads``: its CPU threads
+    (``None``: the library's default)."""
     check_backend(name)
+    check_threads(threads)
     if name == "torch":
-        return TorchBackend(path, device=device)
+        return TorchBackend(path, device=device, threads=threads)
     from simmatch.models.onnx_backend import OnnxBackend
 
-    return OnnxBackend(path, quantize=name == "onnx-int8")
+    return OnnxBackend(path, quantize=name == "onnx-int8", threads=threads)
 
 
 def load_pair_backend(name: str, path: str) -> PairBackend:

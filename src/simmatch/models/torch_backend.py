@@ -10,12 +10,13 @@ import numpy as np
 class TorchBackend:
     """sentence-transformers modules (Transformer → Pooling → Dense…) in PyTorch, fp32."""
 
-    def __init__(self, path: str, device: str | None = None) -> None:
+    def __init__(self, path: str, device: str | None = None, threads: int | None = None) -> None:
         from sentence_transformers import SentenceTransformer
 
         from simmatch.settings import default_device
 
         self.device = device or default_device()
+        self.threads = threads
         self._attach(SentenceTransformer(path, device=self.device).eval())
 
     @classmethod
@@ -24,6 +25,7 @@ class TorchBackend:
         copying it: later weight updates are seen, and each call runs in eval mode."""
         self = cls.__new__(cls)
         self.device = str(st_model.device)
+        self.threads = None
         self._attach(st_model)
         return self
 
@@ -58,12 +60,18 @@ class TorchBackend:
             features["token_type_ids"] = torch.zeros_like(features["input_ids"])
         was_training = self.st_model.training
         self.st_model.eval()
+        # torch's thread count is per process: set it for this call only and put it back.
+        threads_before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
                 for module in self._modules:
                     features = module(features)
         finally:
             self.st_model.train(was_training)
+            if self.threads is not None:
+                torch.set_num_threads(threads_before)
         return features["sentence_embedding"].float().cpu().numpy()
 
 
