@@ -6,6 +6,7 @@ import argparse
 
 from simmatch.cli._common import add_embedder_options, load_embedder
 from simmatch.cli._io import check_output_file, texts_from_args, write_jsonl
+from simmatch.cli._ray import add_ray_options, ray_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--kind", choices=["query", "passage"], default="query", help="prompt side (default query)"
     )
     add_embedder_options(p)
-    p.set_defaults(func=run)
+    add_ray_options(p)
+    p.set_defaults(func=run, backend=None)  # torch in-process, onnx-int8 with --ray
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from simmatch.errors import InputError
     from simmatch.models._inputs import check_texts
 
+    if args.ray:
+        return _run_ray(args)
+    args.backend = args.backend or "torch"
     # Everything that can be wrong with the input or the output is checked before the model loads.
     if args.out:
         if not args.out.endswith((".npy", ".jsonl")):
@@ -51,4 +56,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(texts)} embeddings to {args.out}", file=sys.stderr)
     else:
         write_jsonl(rows)
+    return 0
+
+
+def _run_ray(args: argparse.Namespace) -> int:
+    """``--ray``: a corpus file or directory (``--file``) embedded on Ray into Parquet shards of
+    (id, vector) in the directory ``--out``."""
+    import json
+
+    from simmatch.errors import InputError
+    from simmatch.scale import embed_corpus
+
+    if args.texts or not args.file or args.file == "-" or not args.out:
+        raise InputError(
+            "--ray embeds a corpus: give --file (JSONL/TSV/Parquet, file or directory) and --out DIR"
+        )
+    options = ray_options(args, args.backend, args.batch_size)
+    summary = embed_corpus(args.file, args.out, args.model, kind=args.kind, options=options)
+    print(json.dumps(summary, ensure_ascii=False))
     return 0

@@ -10,6 +10,7 @@ import json
 
 from simmatch.cli._common import positive_int
 from simmatch.cli._io import write_jsonl
+from simmatch.cli._ray import add_ray_options, ray_options
 from simmatch.models.backends import BACKENDS
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
@@ -51,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("file", help="document file (.jsonl or .tsv)")
     a.add_argument("--format", choices=DOCUMENT_FORMATS, default="auto")
     a.add_argument("--batch-size", type=positive_int, default=256)
+    a.add_argument("--backend", choices=BACKENDS, default=None, help="with --ray: the actors' backend")
+    a.add_argument("--shards", metavar="DIR", help="with --ray: keep the job's shards here (to resume)")
+    add_ray_options(a)
     a.set_defaults(func=_add)
 
     d = isub.add_parser("delete", help="delete documents by id")
@@ -112,6 +116,12 @@ def _create(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from simmatch.index import ops
 
+    if args.ray:
+        from simmatch.scale.indexing import add_file
+
+        options = ray_options(args, args.backend, args.batch_size)
+        _print(add_file(args.path, args.file, options=options, shards=args.shards, format=args.format))
+        return 0
     _print(ops.add_file(args.path, args.file, format=args.format, batch_size=args.batch_size))
     return 0
 

@@ -36,6 +36,7 @@ from simmatch.index.options import (
     IndexConfig,
     positive_int,
 )
+from simmatch.index.precomputed import Embeddings
 from simmatch.index.search import FirstStage, SearchRequest
 from simmatch.index.store import FILE_RECORDS, SQLITE_FILE, Store, create_database, open_database
 from simmatch.index.tokenize import get_tokenizer
@@ -44,6 +45,10 @@ from simmatch.index.vectors import AnnParams
 from simmatch.index.writes import Row, batches, commit_batch, embedded_rows, latest_by_id, plan_batch
 
 logger = logging.getLogger(__name__)
+
+
+def _size(docs: Iterable[Any]) -> int | None:
+    return len(docs) if isinstance(docs, Sized) else None
 
 
 def read_settings(path: str | Path) -> dict[str, Any]:
@@ -286,8 +291,11 @@ class Index:
         docs: Iterable[Document | Mapping[str, Any]],
         batch_size: int = 256,
         show_progress: bool = True,
+        vectors: Embeddings | None = None,
     ) -> AddStats:
         """Add or update documents (``Document`` or ``{"id", "text", "metadata"}`` dicts).
+        ``vectors``: precomputed ``Embeddings``, one per document (``simmatch.scale``); then no
+        encoder is needed, and they are refused unless made by the index's model.
 
         Documents are processed in batches of ``batch_size``; each batch is one SQLite transaction,
         so an error or a crash loses at most the batch in progress (earlier batches stay). An
@@ -299,7 +307,9 @@ class Index:
         positive_int("batch_size", batch_size)
         if isinstance(docs, (str, bytes, Mapping, Document)):
             raise InputError("add() takes an iterable of documents; wrap a single document in a list")
-        self._require_encoder("add")
+        given = None if vectors is None else vectors.checked(str(self.path), self._settings, _size(docs))
+        if given is None:
+            self._require_encoder("add")
         from tqdm.auto import tqdm
 
         # _write_lock serializes writers of this object for the whole call; _lock (database and
@@ -309,13 +319,14 @@ class Index:
             with self._lock:
                 self._check_open()
                 self._acquire_writer()
-            total = len(docs) if isinstance(docs, Sized) else None
+            total = _size(docs)
             stats, done, changed = AddStats(), 0, False
             progress = tqdm(total=total, disable=not show_progress, desc="indexing", unit="doc")
             try:
                 for batch in batches(docs, batch_size):
                     with storage_errors(self.path / SQLITE_FILE, batch_kept(done, len(batch))):
-                        batch_stats, batch_changed = self._add_batch(batch, batch_size)
+                        own = None if given is None else given[done : done + len(batch)]
+                        batch_stats, batch_changed = self._add_batch(batch, batch_size, own)
                     stats, done, changed = stats + batch_stats, done + len(batch), changed or batch_changed
                     progress.update(len(batch))
             except BaseException:
@@ -326,7 +337,9 @@ class Index:
             self._after_write(changed, f"the {done} documents were")
         return stats
 
-    def _add_batch(self, batch: list[Document], batch_size: int) -> tuple[AddStats, bool]:
+    def _add_batch(
+        self, batch: list[Document], batch_size: int, given: np.ndarray | None = None
+    ) -> tuple[AddStats, bool]:
         docs = latest_by_id(batch)
         with self._lock:
             self._check_open()
@@ -335,7 +348,11 @@ class Index:
         rows: list[Row] = []
         if plan.to_embed:
             texts = [d.text for d in plan.to_embed]
-            vectors = self._encode(texts, self._settings["passage_kind"], batch_size)
+            if given is None:
+                vectors = self._encode(texts, self._settings["passage_kind"], batch_size)
+            else:  # the last occurrence of an id wins, as for its document
+                position = {doc.id: i for i, doc in enumerate(batch)}
+                vectors = given[[position[doc.id] for doc in plan.to_embed]]
             rows = embedded_rows(plan, vectors, self._tokenize)
         with self._lock:
             return plan.stats(), commit_batch(self._store, plan, rows)
