@@ -67,3 +67,9 @@ def hub_downloads_allowed() -> bool:
     """``$SIMMATCH_ALLOW_DOWNLOAD``: fetch a hub id missing from the local cache (off by default:
     simmatch works offline, and an unknown id fails at once instead of retrying the network)."""
     return os.environ.get("SIMMATCH_ALLOW_DOWNLOAD", "").strip().lower() in _TRUE
+
+
+def milvus_token() -> str | None:
+    """``$MILVUS_TOKEN``: the token a Milvus server index connects with (``user:password`` or an
+    API key), when set."""
+    return os.environ.get("MILVUS_TOKEN") or None

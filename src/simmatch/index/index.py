@@ -17,13 +17,13 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence, Sized
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simmatch._fs import FileLock
 from simmatch.errors import InputError
-from simmatch.index import encoders
+from simmatch.index import encoders, location
 from simmatch.index.derived import DerivedState
 from simmatch.index.disk import WRITER_LOCK, acquire_writer, batch_kept, new_directory, storage_errors
 from simmatch.index.fusion import RRF_K
@@ -43,6 +43,9 @@ from simmatch.index.tokenize import get_tokenizer
 from simmatch.index.types import AddStats, Document, SearchHit
 from simmatch.index.vectors import AnnParams
 from simmatch.index.writes import Row, batches, commit_batch, embedded_rows, latest_by_id, plan_batch
+
+if TYPE_CHECKING:
+    from simmatch.index.milvus import MilvusIndex
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ class Index:
         ann_params: AnnParams | None = None,
         passage_kind: str = INDEX_DEFAULTS.passage_kind,
         query_kind: str = INDEX_DEFAULTS.query_kind,
-    ) -> Index:
+    ) -> Index | MilvusIndex:
         """Create a new index in the empty (or absent) directory ``path``.
 
         encoder: an encoder object (e.g. an ``Embedder``), or a model name or directory, loaded
@@ -113,6 +116,12 @@ class Index:
         The encoder's ``model_name``, ``dim``, these settings and a fingerprint vector (the
         embedding of a fixed text) are recorded; ``Index.open`` refuses an encoder that differs.
         """
+        if location.is_milvus(path):
+            from simmatch.index.milvus import MilvusIndex
+
+            return MilvusIndex.create(
+                path, encoder, metric=metric, passage_kind=passage_kind, query_kind=query_kind
+            )
         path = Path(path)
         config = IndexConfig(
             metric=metric,
@@ -149,7 +158,7 @@ class Index:
         normalize: bool | None = None,
         passage_kind: str | None = None,
         query_kind: str | None = None,
-    ) -> Index:
+    ) -> Index | MilvusIndex:
         """Open an existing index.
 
         encoder: needed for ``add`` and dense/hybrid search; ``None`` allows BM25 search, ``get``,
@@ -166,6 +175,10 @@ class Index:
             otherwise take it on first use.
         normalize / passage_kind / query_kind: when given, must equal the recorded settings.
         """
+        if location.is_milvus(path):
+            from simmatch.index.milvus import MilvusIndex
+
+            return MilvusIndex.open(path, encoder, load_encoder=load_encoder)
         path = Path(path)
         if write and read_only:
             raise InputError("Index.open: write=True and read_only=True exclude each other")
