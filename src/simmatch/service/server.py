@@ -21,9 +21,11 @@ _NESTED_FLAGS = (
     ("limits", "max_items_per_request", int),
     ("limits", "max_chars_per_text", int),
     ("limits", "max_body_bytes", int),
+    ("limits", "max_tokens_per_request", int),
     ("batching", "max_batch_size", int),
     ("batching", "max_wait_ms", float),
     ("batching", "max_queue", int),
+    ("batching", "max_batch_tokens", int),
 )
 
 
@@ -70,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--malloc-trim-interval-s", type=float, default=None, help=_field_help(None, "malloc_trim_interval_s")
     )
+    parser.add_argument(
+        "--shutdown-grace-s", type=float, default=None, help=_field_help(None, "shutdown_grace_s")
+    )
     for group, name, kind in _NESTED_FLAGS:
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=kind, default=None, help=_field_help(group, name))
@@ -86,7 +91,7 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
 
     top: dict[str, Any] = {}
     top_level = ("model", "cross_encoder", "index", "host", "port", "device", "backend", "access_log")
-    for name in (*top_level, "malloc_trim_interval_s"):
+    for name in (*top_level, "malloc_trim_interval_s", "shutdown_grace_s"):
         value = getattr(args, name, None)
         if value is not None:
             top[name] = value
@@ -111,8 +116,9 @@ def serve(settings: ServiceSettings, *, log_level: str = "info") -> None:
     """Load the models and serve until interrupted (uvicorn, one process)."""
     from simmatch.errors import require
 
-    uvicorn = require("uvicorn", "serve")
+    require("uvicorn", "serve")
     from simmatch.service.app import LoadedModels, create_app
+    from simmatch.service.runner import run_uvicorn
 
     if settings.api_key is None and not _is_loopback(settings.host):
         logger.warning(
@@ -123,14 +129,7 @@ def serve(settings: ServiceSettings, *, log_level: str = "info") -> None:
     # Loaded before uvicorn starts, so a bad model path is a one-line error (exit 2), not a
     # start-up traceback from inside the server.
     models = LoadedModels.load(settings)
-    uvicorn.run(
-        create_app(settings, models=models),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=10,
-    )
+    run_uvicorn(create_app(settings, models=models), settings, log_level=log_level)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
