@@ -248,6 +248,11 @@ class Batcher(Generic[T, R]):
     def queued_tokens(self) -> int:
         return self._queued_tokens
 
+    @property
+    def running(self) -> int:
+        """Requests with items in the model call under way."""
+        return len(self._running)
+
     def drain_seconds(self) -> float:
         """Estimated seconds to finish this batcher's queued items and its model call under way."""
         per_token = self.seconds_per_token or PRIOR_SECONDS_PER_TOKEN

@@ -256,7 +256,12 @@ def add_routes(app: FastAPI) -> None:
         """Liveness, and batching counters. Needs no API key."""
         engine = _engine(request)
         batching = {
-            b.name: {**b.stats.to_dict(), "queued": b.queued, "queued_tokens": b.queued_tokens}
+            b.name: {
+                **b.stats.to_dict(),
+                "queued": b.queued,
+                "queued_tokens": b.queued_tokens,
+                "running_requests": b.running,
+            }
             for b in engine.batchers
         }
         return {"status": "ok", "batching": batching, "drain_estimate_s": round(engine.drain_seconds(), 3)}

@@ -200,6 +200,7 @@ class BatcherStats(BaseModel):
     rejected_requests: int
     queued: int = Field(description="items waiting for the model")
     queued_tokens: int = Field(description="their tokens")
+    running_requests: int = Field(description="requests with items in the model call under way")
 
 
 class HealthResponse(BaseModel):
