@@ -149,3 +149,21 @@ def test_bad_model_is_a_one_line_error_before_the_server_starts(tmp_path, capsys
     assert serve_main(["--model", str(tmp_path / "missing"), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("simmatch: error: model directory") and err.count("\n") == 1
+
+
+def test_stall_and_shutdown_settings_from_flags(monkeypatch):
+    monkeypatch.delenv("SIMMATCH_API_KEY", raising=False)
+    defaults = settings_from_args(_parse([]))
+    assert defaults.limits.max_tokens_per_request == 8192
+    assert defaults.batching.max_batch_tokens == 1024
+    assert defaults.shutdown_grace_s == 10.0
+    s = settings_from_args(
+        _parse(["--max-tokens-per-request", "100", "--max-batch-tokens", "512", "--shutdown-grace-s", "2.5"])
+    )
+    assert (s.limits.max_tokens_per_request, s.batching.max_batch_tokens, s.shutdown_grace_s) == (
+        100,
+        512,
+        2.5,
+    )
+    with pytest.raises(InputError, match=r"shutdown_grace_s: Input should be greater than 0"):
+        settings_from_args(_parse(["--shutdown-grace-s", "0"]))

@@ -42,7 +42,7 @@ class BatchingSettings(BaseModel):
 
     max_batch_size: int = Field(default=64, ge=1, description="most items in one model call")
     max_batch_tokens: int = Field(
-        default=2048,
+        default=1024,
         ge=1,
         description="most tokens in one model call (a longer single item runs alone); long requests "
         "are split into calls that interleave with other requests' items",
