@@ -160,3 +160,51 @@ def test_sigterm_with_backlog_answers_503_and_exits_within_grace(tiny_embedder_d
         }
     assert exited_after <= grace, (exited_after, log)
     assert proc.returncode in (0, -signal.SIGTERM), (proc.returncode, log)
+
+
+# ---------------------------------------------------------------------------- shut-down policy
+def _post_threads(client, bodies):
+    out: list = [None] * len(bodies)
+
+    def send(i):
+        out[i] = client.post("/v1/embeddings", json=bodies[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    return threads, out
+
+
+@pytest.mark.parametrize("backlog_fits", [True, False])
+def test_shutdown_serves_what_fits_and_refuses_the_rest_at_once(tiny_embedder, backlog_fits):
+    """After the signal: queued work that fits in the grace period (by the drain estimate) is
+    served; a backlog that does not is answered 503 at once, while the model call under way still
+    finishes. New requests get 503 either way."""
+    from .conftest import running
+
+    gated = GatedEmbedder(tiny_embedder)
+    with running(
+        LoadedModels(gated), shutdown_grace_s=60, batching={"max_batch_size": 1, "max_wait_ms": 0}
+    ) as c:
+        engine = c.app.state.engine
+        batcher = engine.embed_batchers["query"]
+        gated.gate.clear()
+        first, first_out = _post_threads(c, [{"input": "a"}])
+        _wait_for(gated.entered.is_set, what="first model call")
+        rest, rest_out = _post_threads(c, [{"input": "b"}, {"input": "c"}])
+        _wait_for(lambda: batcher.queued == 2, what="2 queued")
+        batcher.seconds_per_token = 1e-3 if backlog_fits else 10.0  # as if measured
+        c.portal.call(engine.begin_shutdown)  # what the SIGTERM handler does
+        late = c.post("/v1/embeddings", json={"input": "late"})
+        if not backlog_fits:
+            _wait_for(
+                lambda: all(r is not None for r in rest_out), timeout=10, what="503 before the model frees"
+            )
+        gated.gate.set()
+        for t in first + rest:
+            t.join(30)
+    assert first_out[0].status_code == 200
+    assert [r.status_code for r in rest_out] == ([200, 200] if backlog_fits else [503, 503])
+    assert late.status_code == 503 and late.headers["retry-after"] == "5"
+    assert late.json()["error"]["message"] == "the service is shutting down; retry after 5 s"
+    assert gated.calls == ([1, 1, 1] if backlog_fits else [1])

@@ -212,9 +212,7 @@ class Engine:
             return
         grace = self.settings.shutdown_grace_s
         budget = grace - min(1.0, 0.2 * grace)
-        self._stopping = ServiceStoppingError(
-            f"the service is shutting down; retry after {ServiceStoppingError.retry_after} s"
-        )
+        self._stopping = ServiceStoppingError()
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + budget
         drain = self.worker.drain_seconds()
@@ -226,7 +224,7 @@ class Engine:
         self._give_up = loop.call_later(budget, self._answer_everyone)
 
     def _answer_everyone(self) -> None:
-        stopping = self._stopping or ServiceStoppingError("the service is shutting down")
+        stopping = self._stopping or ServiceStoppingError()
         for b in self.batchers:
             b.fail_queued(stopping)
         self.worker.fail_pending(stopping)
@@ -236,10 +234,10 @@ class Engine:
             self._give_up.cancel()
         for b in self.batchers:
             await b.stop()
-        self.worker.fail_pending(self._stopping or ServiceStoppingError("the service is shutting down"))
+        self.worker.fail_pending(self._stopping or ServiceStoppingError())
         timeout = None
-        if self._deadline is not None:
-            timeout = max(0.0, self._deadline - asyncio.get_running_loop().time())
+        if self._deadline is not None:  # a signal started the shut-down: keep to its deadline
+            timeout = max(0.1, self._deadline - asyncio.get_running_loop().time())
         if await asyncio.to_thread(self.worker.shutdown, timeout):
             self.models.close()
         else:  # the process is exiting; the daemon thread does not hold it up
