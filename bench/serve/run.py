@@ -15,8 +15,22 @@
 Prints a table and writes bench/out/serve.json. The service and the load generator share the
 machine's cores (and, on a shared machine, so do other jobs): the JSON records the load average.
 
+Two more scenarios (``scenarios.py``) check that one request cannot stall the service:
+
+- ``--scenario stall``: --clients light clients (--per-request texts each, /v1/embeddings) for
+  --duration seconds alone, then as long again beside one client sending, back to back, the
+  heaviest request the limits admit (texts of --heavy-chars characters up to the service's
+  max_tokens_per_request); light p50/p99 in both phases (target: p99 under 2 s with the heavy
+  client), and the issue's original request (240 texts of ~8,000 characters), which must be
+  refused at once. Writes bench/out/serve_stall.json.
+- ``--scenario shutdown``: --clients requests of --backlog-texts texts each queue up until the
+  estimated drain time passes --grace, then SIGTERM: every request must get a 200 or the JSON 503
+  with Retry-After, and the process must exit within --grace. Writes bench/out/serve_shutdown.json.
+
     python bench/serve/run.py                        # full run: 60 s per endpoint and side
     python bench/serve/run.py --duration 10          # quick
+    python bench/serve/run.py --scenario stall --duration 30
+    python bench/serve/run.py --scenario shutdown --grace 5
 """
 
 from __future__ import annotations
@@ -24,9 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -36,9 +48,23 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from client import (
+    PATHS,
+    batch_stats,
+    cpu_seconds,
+    free_port,
+    load,
+    load_pairs,
+    make_requests,
+    rss_mib,
+    start_server,
+    wait_ready,
+)
+
 from _common import DATA_ROOT, ROOT, load_average, machine
 
 ENDPOINTS = ("embeddings", "similarity")
+SCENARIOS = ("throughput", "stall", "shutdown")
 MAX_BATCH = 64  # the service default (BatchingSettings.max_batch_size)
 
 
@@ -65,8 +91,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="torch intra-op threads on both sides (default: torch's choice, one per core)",
     )
     p.add_argument("--data-root", type=Path, default=DATA_ROOT)
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "serve.json")
+    p.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="throughput",
+        help="throughput: service vs library (above); stall: --clients light clients with and "
+        "without one client sending the heaviest request the limits admit, light p50/p99 (target "
+        "p99 < 2 s); shutdown: SIGTERM with more queued work than --grace, every waiting request "
+        "must get the JSON 503 with Retry-After and the process exit within --grace",
+    )
+    p.add_argument(
+        "--heavy-chars", type=int, default=500, help="stall: characters per text of the heavy request"
+    )
+    p.add_argument(
+        "--heavy-tokens",
+        type=int,
+        default=None,
+        help="stall: tokens of the heavy request (default: the service's max_tokens_per_request)",
+    )
+    p.add_argument("--grace", type=float, default=5.0, help="shutdown: the service's --shutdown-grace-s")
+    p.add_argument(
+        "--backlog-texts", type=int, default=64, help="shutdown: texts per queued request (one per client)"
+    )
+    p.add_argument(
+        "--server-args", default="", help="more flags for the service, e.g. '--max-batch-tokens 1024'"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="JSON report (default bench/out/serve[_SCENARIO].json)"
+    )
     args = p.parse_args(argv)
+    if args.out is None:
+        suffix = "" if args.scenario == "throughput" else f"_{args.scenario}"
+        args.out = ROOT / "bench" / "out" / f"serve{suffix}.json"
     args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     unknown = set(args.endpoints) - set(ENDPOINTS)
     if unknown:
@@ -75,124 +131,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
-
-
-# ---------------------------------------------------------------------------- data
-def load_pairs(data_root: Path) -> list[tuple[str, str]]:
-    from simmatch.data import load_pairs as load
-
-    return [(ex.sentence1, ex.sentence2) for ex in load(data_root / "lcqmc" / "test.tsv")]
-
-
-def make_requests(pairs: list[tuple[str, str]], endpoint: str, k: int) -> list[dict[str, Any]]:
-    """Request bodies in file order: k texts (sentence1 then sentence2 of consecutive rows) or
-    k pairs each."""
-    if endpoint == "embeddings":
-        texts = [t for pair in pairs for t in pair]
-        return [
-            {"input": texts[i : i + k], "encoding_format": "base64"} for i in range(0, len(texts) - k + 1, k)
-        ]
-    return [{"pairs": [list(p) for p in pairs[i : i + k]]} for i in range(0, len(pairs) - k + 1, k)]
-
-
-PATHS = {"embeddings": "/v1/embeddings", "similarity": "/similarity"}
-
-
-# ---------------------------------------------------------------------------- server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(args: argparse.Namespace, port: int, api_key: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "simmatch.service", "--model", args.model, "--port", str(port)]
-    cmd += ["--no-access-log", "--log-level", "warning"]
-    if args.cross_encoder:
-        cmd += ["--cross-encoder", args.cross_encoder]
-    env = {**os.environ, "SIMMATCH_API_KEY": api_key}
-    if args.torch_threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.torch_threads)
-    return subprocess.Popen(cmd, env=env, cwd=ROOT)
-
-
-def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 900.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the service exited with code {proc.returncode} before it was ready")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the service was not ready after {timeout:.0f} s")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads."""
-    import psutil
-
-    t = psutil.Process(pid).cpu_times()
-    return t.user + t.system
-
-
-def rss_mib(pid: int) -> float:
-    import psutil
-
-    return psutil.Process(pid).memory_info().rss / 2**20
-
-
-async def load(
-    base: str,
-    headers: dict[str, str],
-    path: str,
-    bodies: list[bytes],
-    clients: int,
-    seconds: float,
-    offset: int = 0,
-):
-    """``clients`` workers send ``bodies`` in order (cycling, from ``offset``) back to back for
-    ``seconds``; the time includes draining the requests still in flight at the end."""
-    import httpx
-
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    next_index = offset
-    stop_at = time.perf_counter() + seconds
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal next_index
-        while time.perf_counter() < stop_at:
-            body = bodies[next_index % len(bodies)]
-            next_index += 1
-            t0 = time.perf_counter()
-            try:
-                r = await client.post(path, content=body, headers=headers)
-                ok = r.status_code == 200
-                key = str(r.status_code)
-            except httpx.HTTPError as exc:
-                ok, key = False, type(exc).__name__
-            if ok:
-                latencies.append(time.perf_counter() - t0)
-            else:
-                errors[key] = errors.get(key, 0) + 1
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
-        elapsed = time.perf_counter() - t0
-    return latencies, errors, elapsed, next_index - offset
-
-
-def batch_stats(base: str) -> dict[str, Any]:
-    import httpx
-
-    return httpx.get(f"{base}/health", timeout=10).json()["batching"]
 
 
 # ---------------------------------------------------------------------------- in-process
@@ -237,6 +175,14 @@ def check_numbers(base: str, headers: dict[str, str], request: dict[str, Any], e
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scenario != "throughput":
+        import scenarios
+
+        return scenarios.run(args, sys.argv[1:] if argv is None else argv)
+    return throughput(args, argv)
+
+
+def throughput(args: argparse.Namespace, argv: list[str] | None) -> int:
     pairs = load_pairs(args.data_root)
     requests = {e: make_requests(pairs, e, args.per_request) for e in args.endpoints}
     port = free_port()

@@ -89,8 +89,14 @@ SERVICE = ServiceSettings(
     access_log=False,
     malloc_trim_interval_s=0.0,
     ui=False,
-    limits={"max_items_per_request": 8, "max_chars_per_text": 100, "max_body_bytes": 4096},
-    batching={"max_batch_size": 4, "max_wait_ms": 2.5, "max_queue": 9},
+    shutdown_grace_s=2.5,
+    limits={
+        "max_items_per_request": 8,
+        "max_chars_per_text": 100,
+        "max_body_bytes": 4096,
+        "max_tokens_per_request": 300,
+    },
+    batching={"max_batch_size": 4, "max_wait_ms": 2.5, "max_queue": 9, "max_batch_tokens": 64},
 )
 
 

@@ -59,7 +59,9 @@ def test_concurrent_requests_share_a_batch():
     assert fn.batches == [["a", "b", "c", "d", "e", "f"]]
 
 
-def test_batches_are_capped_and_requests_split_in_order():
+def test_batches_are_capped_and_requests_interleave():
+    """A request larger than a batch is split, and its parts alternate with the other requests'
+    items (before issue 16, the second request waited for all of the first)."""
     fn = Recorder()
 
     async def body(b):
@@ -67,7 +69,7 @@ def test_batches_are_capped_and_requests_split_in_order():
 
     results = _run(_with_batcher(fn, body, max_batch_size=3))
     assert results == [list("ABC"), list("DEFG")]
-    assert fn.batches == [list("abc"), list("def"), list("g")]
+    assert fn.batches == [list("abd"), list("cef"), list("g")]  # arrival order within a call
 
 
 def test_a_bad_request_fails_alone():
@@ -255,3 +257,136 @@ def test_stop_answers_waiting_requests():
 
     results = _run(body())
     assert [type(r) for r in results] == [ServiceStoppingError, ServiceStoppingError]
+
+
+# ---------------------------------------------------------------------------- fairness (issue 16)
+def test_a_long_request_does_not_hold_up_short_ones():
+    """One request of 20 long items is split into token-capped model calls; a short request that
+    arrives while it runs goes into the very next call, not after all of the long one."""
+    release = threading.Event()
+    entered = threading.Event()
+    batches: list[list[str]] = []
+
+    def fn(items):
+        batches.append(list(items))
+        entered.set()
+        if not release.wait(30):
+            raise TimeoutError("test gate never opened")
+        return items
+
+    async def body(b):
+        heavy = asyncio.ensure_future(b.submit([f"h{i}" for i in range(20)], costs=[100] * 20))
+        await _until(entered.is_set)  # the first 3 long items are in the model
+        light = asyncio.ensure_future(b.submit(["l0", "l1"], costs=[5, 5]))
+        await asyncio.sleep(0)
+        assert (b.queued, b.queued_tokens) == (17 + 2, 1700 + 10)
+        release.set()
+        done = await light
+        assert not heavy.done()  # the short request finished first
+        return done, await heavy
+
+    light, heavy = _run(_with_batcher(fn, body, max_batch_size=8, max_batch_tokens=300, max_wait_ms=0))
+    assert light == ["l0", "l1"] and heavy == [f"h{i}" for i in range(20)]
+    # Capped at 300 tokens a call; the short request is in the very next call, which the model
+    # gets as two length groups (so "l0" and "l1" are not padded to the long items).
+    assert batches[:3] == [["h0", "h1", "h2"], ["h3", "h4"], ["l0", "l1"]]
+    assert batches[3] == ["h5", "h6", "h7"]
+
+
+def test_fair_share_is_by_tokens():
+    """Two waiting requests share model calls in proportion to tokens, not items: the one with
+    cheap items gets more of them into each call."""
+    fn = Recorder()
+
+    async def body(b):
+        return await asyncio.gather(
+            b.submit(list("ABCD"), costs=[40] * 4), b.submit(list("abcdefgh"), costs=[10] * 8)
+        )
+
+    _run(_with_batcher(fn, body, max_batch_size=8, max_batch_tokens=80))
+    assert fn.batches[0] == ["A", "a", "b", "c", "d"]  # 40 tokens each side
+
+
+def test_length_groups_keep_short_items_from_long_padding():
+    from simmatch.service.batching import length_groups
+
+    assert length_groups([5, 6, 7]) == [[0, 1, 2]]  # equal enough: one model call
+    assert length_groups([20, 500, 22, 480, 3]) == [[1, 3], [0, 2, 4]]
+    assert length_groups([]) == []
+
+
+def test_mixed_lengths_go_to_the_model_in_groups_and_equal_the_library(tiny_embedder):
+    gated = GatedEmbedder(tiny_embedder)
+    texts = ["今天天气怎么样" * 20, "cat", "我爱吃水果", "今天天气怎么样" * 19]
+    with running(LoadedModels(gated), batching={"max_wait_ms": 0}) as c:
+        r = c.post("/v1/embeddings", json={"input": texts})
+    assert r.status_code == 200, r.text
+    assert sorted(gated.calls) == [2, 2]  # one dispatch, two length groups
+    got = np.array([d["embedding"] for d in r.json()["data"]], dtype=np.float32)
+    np.testing.assert_allclose(got, tiny_embedder.encode(texts), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- Retry-After (issue 16)
+def test_retry_after_estimates_the_drain_time():
+    """429's Retry-After is the queued tokens times the measured seconds per token (it was 1 s
+    whatever the queue held)."""
+    import math
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    def fn(items):
+        if items == ["slow"]:
+            time.sleep(0.2)
+        elif items == ["block"]:
+            entered.set()
+            release.wait(30)
+        return items
+
+    async def body(b):
+        await b.submit(["slow"], costs=[20])  # measured: about 0.2 s / 20 tokens
+        per_token = b.seconds_per_token
+        assert per_token is not None and per_token >= 0.2 / 20
+        blocked = asyncio.ensure_future(b.submit(["block"], costs=[1]))
+        await _until(entered.is_set)
+        queued = asyncio.ensure_future(b.submit(["q1", "q2"], costs=[300, 300]))
+        await asyncio.sleep(0)
+        with pytest.raises(QueueFullError) as refused:
+            await b.submit(["r"])
+        release.set()
+        await asyncio.gather(blocked, queued)
+        return refused.value, per_token
+
+    refused, per_token = _run(_with_batcher(fn, body, max_queue=2, max_wait_ms=0))
+    assert math.ceil(600 * per_token) <= refused.retry_after <= math.ceil(601 * per_token)
+    assert refused.retry_after >= 6
+    assert str(refused).endswith(f"retry after {refused.retry_after} s")
+
+
+# ---------------------------------------------------------------------------- cancellation (issue 16)
+def test_cancelled_requests_leave_the_queue_unrun():
+    release = threading.Event()
+    entered = threading.Event()
+    seen: list[str] = []
+
+    def fn(items):
+        seen.extend(items)
+        entered.set()
+        release.wait(30)
+        return items
+
+    async def body(b):
+        first = asyncio.ensure_future(b.submit(["a"]))
+        await _until(entered.is_set)
+        gone = asyncio.ensure_future(b.submit(["x1", "x2", "x3"], costs=[7, 7, 7]))
+        stays = asyncio.ensure_future(b.submit(["b"]))
+        await asyncio.sleep(0)
+        assert (b.queued, b.queued_tokens) == (4, 22)
+        gone.cancel()  # what the route does when its client disconnects
+        await asyncio.sleep(0)
+        assert (b.queued, b.queued_tokens) == (1, 1)
+        release.set()
+        return await first, await stays
+
+    assert _run(_with_batcher(fn, body, max_wait_ms=0)) == (["a"], ["b"])
+    assert seen == ["a", "b"]

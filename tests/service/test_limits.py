@@ -206,3 +206,83 @@ def test_unexpected_error_is_500_without_details(tiny_embedder):
         "message": "internal server error; the server log has the details",
     }
     assert "secret" not in r.text and "Traceback" not in r.text
+
+
+# ------------------------------------------------------------------------------ token budget
+TOKEN_LIMIT = 40
+LONG = "今天天气怎么样" * 3  # 21 characters, a few tokens short of half the budget
+
+
+@pytest.fixture(scope="module")
+def budget(tiny_embedder, cross3):
+    """A 40-token budget per request; the cross-encoder scores /similarity and /rerank."""
+    with running(LoadedModels(tiny_embedder, cross3), limits={"max_tokens_per_request": TOKEN_LIMIT}) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def cosine_budget(tiny_embedder):
+    with running(LoadedModels(tiny_embedder), limits={"max_tokens_per_request": TOKEN_LIMIT}) as c:
+        yield c
+
+
+def _pair_tokens(clf, pairs) -> int:
+    ids = clf.tokenizer([a for a, _ in pairs], [b for _, b in pairs])["input_ids"]
+    return sum(min(len(x), clf.config.max_length) for x in ids)
+
+
+def _over_budget(response, tokens: int) -> None:
+    assert tokens > TOKEN_LIMIT
+    assert _error(response, 422) == {
+        "type": "limit_exceeded",
+        "message": f"the request comes to {tokens} tokens for the model; the limit is "
+        f"max_tokens_per_request={TOKEN_LIMIT}: send fewer or shorter texts per request",
+    }
+
+
+def test_token_budget_counts_with_the_library(budget, cosine_budget, tiny_embedder, cross3):
+    """Every model-backed endpoint counts the whole request with the model's tokenizer
+    (``Embedder.count_tokens`` per prompt kind; the cross-encoder's pair length) and refuses it
+    above max_tokens_per_request, before queueing anything."""
+    texts = [LONG, LONG, "a"]
+    tokens = sum(tiny_embedder.count_tokens(texts, kind="passage"))
+    _over_budget(budget.post("/v1/embeddings", json={"input": texts, "input_type": "passage"}), tokens)
+    # compare: the source and the candidates together
+    tokens = sum(tiny_embedder.count_tokens([LONG, LONG, "a"]))
+    body = {"source_sentence": LONG, "sentences_to_compare": [LONG, "a"]}
+    _over_budget(budget.post("/compare", json=body), tokens)
+    # cross-encoder: pairs as the cross-encoder sees them
+    pairs = [(LONG, LONG), ("a", "b")]
+    _over_budget(budget.post("/similarity", json={"pairs": pairs}), _pair_tokens(cross3, pairs))
+    _over_budget(
+        budget.post("/rerank", json={"query": LONG, "documents": [LONG, "b"]}),
+        _pair_tokens(cross3, [(LONG, LONG), (LONG, "b")]),
+    )
+    # cosine fallbacks: both sides of the pairs; the query (query prompt) and documents (passage)
+    tokens = sum(tiny_embedder.count_tokens([LONG, "a", LONG, "b"]))
+    _over_budget(cosine_budget.post("/similarity", json={"pairs": [[LONG, LONG], ["a", "b"]]}), tokens)
+    tokens = sum(tiny_embedder.count_tokens([LONG])) + sum(
+        tiny_embedder.count_tokens([LONG, "b"], kind="passage")
+    )
+    _over_budget(cosine_budget.post("/rerank", json={"query": LONG, "texts": [LONG, "b"]}), tokens)
+
+
+def test_token_budget_admits_up_to_the_limit(budget, tiny_embedder):
+    texts = ["a"] * (TOKEN_LIMIT // tiny_embedder.count_tokens("a")[0])
+    tokens = sum(tiny_embedder.count_tokens(texts))
+    assert tokens <= TOKEN_LIMIT < tokens + tiny_embedder.count_tokens("a")[0]
+    r = budget.post("/v1/embeddings", json={"input": texts})
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
+    _over_budget(budget.post("/v1/embeddings", json={"input": [*texts, "a"]}), tokens + 5)
+
+
+def test_default_token_budget_refuses_the_stall_request(client, tiny_embedder):
+    """Issue 16: a request inside the default item, character and body limits (here 240 texts of
+    7,992 characters, 1.9 MB) kept the model busy for minutes. It is refused now, by the token
+    budget."""
+    texts = ["hello world " * 666] * 240
+    r = client.post("/v1/embeddings", json={"input": texts})
+    err = _error(r, 422)
+    assert err["type"] == "limit_exceeded"
+    assert "the limit is max_tokens_per_request=8192" in err["message"]

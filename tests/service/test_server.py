@@ -169,3 +169,21 @@ def test_odd_text_is_422_and_the_connection_keeps_serving(live_server):
             )
             assert http.post("/v1/embeddings", json={"input": "ok"}).status_code == 200
         assert len(http._transport._pool.connections) == 1  # one connection served all four
+
+
+def test_stall_and_shutdown_settings_from_flags(monkeypatch):
+    monkeypatch.delenv("SIMMATCH_API_KEY", raising=False)
+    defaults = settings_from_args(_parse([]))
+    assert defaults.limits.max_tokens_per_request == 8192
+    assert defaults.batching.max_batch_tokens == 1024
+    assert defaults.shutdown_grace_s == 10.0
+    s = settings_from_args(
+        _parse(["--max-tokens-per-request", "100", "--max-batch-tokens", "512", "--shutdown-grace-s", "2.5"])
+    )
+    assert (s.limits.max_tokens_per_request, s.batching.max_batch_tokens, s.shutdown_grace_s) == (
+        100,
+        512,
+        2.5,
+    )
+    with pytest.raises(InputError, match=r"shutdown_grace_s: Input should be greater than 0"):
+        settings_from_args(_parse(["--shutdown-grace-s", "0"]))

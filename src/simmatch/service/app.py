@@ -1,6 +1,6 @@
 """The FastAPI app factory: start-up loads the models into the engine (``engine.py``), shut-down
 stops it; the routes (``routes.py``) are thin doors onto the engine's async library API, with the
-same numbers the library gives for the same input."""
+same numbers the library gives for the same input. ``simmatch.service.runner`` serves it."""
 
 from __future__ import annotations
 

@@ -1,31 +1,68 @@
-"""Dynamic batching: concurrent requests are merged into model batches.
+"""Dynamic batching: concurrent requests are merged into model batches, fairly.
 
 Written here rather than taken from a library: the serving frameworks that batch (infinity, TEI,
-Triton) are whole servers, not importable pieces, and what we need is small: one asyncio queue of
-items per batched function, a dispatcher task that drains it into batches of at most
-``max_batch_size`` items (waiting at most ``max_wait_ms`` for a batch to fill), and one worker thread
-that runs every model call, so torch never blocks the event loop and two model calls never compete
-for the same cores.
+Triton) are whole servers, not importable pieces, and what we need is small: per batched function,
+a queue of waiting requests and a dispatcher task that forms model calls from them, and one
+worker thread (``worker.py``) that runs every model call, so torch never blocks the event loop
+and two model calls never compete for the same cores.
+
+A model call takes at most ``max_batch_size`` items and ``max_batch_tokens`` tokens (a single
+longer item runs alone). Items are picked by start-time fair queueing over requests, weighted by
+tokens: each request has a virtual start time that grows by the tokens of each item taken from it,
+the item with the smallest one goes next, and a request that arrives starts at the current virtual
+time. So a long request is split into sub-batches that interleave with other requests' items, and
+short requests keep moving while it runs. Within a model call, items of very different lengths go
+to the model in separate groups, so a short text is not padded to a long one.
+
+The batcher measures the model's recent cost per token, which gives the ``Retry-After`` of a full
+queue (the estimated time to drain all queues of the worker). A request whose future is cancelled
+(its client went away) leaves the queue at once; its items still waiting are never run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
+import heapq
+import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from simmatch.errors import SimmatchError
+from simmatch.service.worker import ModelWorker, ServiceStoppingError
+
+__all__ = [
+    "BatchStats",
+    "Batcher",
+    "ModelWorker",
+    "QueueFullError",
+    "ServiceStoppingError",
+    "length_groups",
+    "retry_after_seconds",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# The cost per token assumed before the first model call is measured (about what
+# multilingual-e5-small costs on two busy CPU cores); only Retry-After estimates use it.
+PRIOR_SECONDS_PER_TOKEN = 1e-3
+# How much of each new measurement enters the running estimate of the cost per token.
+_EWMA = 0.3
+# Items of one model call go to the model in separate groups when their lengths differ by more
+# than this many tokens and by more than half the longest.
+_PAD_SLACK = 32
+
+
+def retry_after_seconds(seconds: float) -> int:
+    """A ``Retry-After`` value: whole seconds, at least 1."""
+    return max(1, math.ceil(seconds))
 
 
 class QueueFullError(Exception):
@@ -39,49 +76,15 @@ class QueueFullError(Exception):
         )
 
 
-class ServiceStoppingError(Exception):
-    """The service shut down while the request waited; the service answers 503."""
-
-
-class ModelWorker:
-    """The single thread every model call runs in.
-
-    ``trim_interval_s``: after a model call, hand freed heap memory back to the OS at most this
-    often (glibc's ``malloc_trim``; 0 or a libc without it: never). Written by hand because no
-    library does it for us: glibc raises its mmap threshold as large tensors are freed, after
-    which tensors of ever-changing batch shapes come from the heap, and the freed parts stay in
-    the process, so RSS creeps up under a varied load (measured: +7% in 60 s on
-    multilingual-e5-small, flat with the trim; one trim took 3-6 ms).
-    """
-
-    def __init__(self, trim_interval_s: float = 1.0) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simmatch-model")
-        self._trim = _malloc_trim() if trim_interval_s > 0 else None
-        self._trim_interval = trim_interval_s
-        self._last_trim = time.monotonic()
-
-    async def run(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(self._call, fn, args, kwargs))
-
-    def _call(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if self._trim is not None and time.monotonic() - self._last_trim >= self._trim_interval:
-                self._trim(0)
-                self._last_trim = time.monotonic()
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-
 @dataclass(eq=False)  # identity: requests are dict keys
 class _Request(Generic[T, R]):
     items: list[T]
+    costs: list[int]
     future: asyncio.Future[list[R]]
+    seq: int  # arrival order
     results: list[Any] = field(default_factory=list)
-    remaining: int = 0
+    remaining: int = 0  # items without a result yet
+    next: int = 0  # the first item not yet given to the model
 
     def __post_init__(self) -> None:
         self.results = [None] * len(self.items)
@@ -110,9 +113,10 @@ class Batcher(Generic[T, R]):
     """Merge the items of concurrent ``submit`` calls into calls of ``fn(items) -> results``.
 
     ``fn`` runs in ``worker``'s thread and must return one result per item, in order. A request
-    may be split across two consecutive batches when it does not fit in the current one; its
-    future resolves when all its items are done. If a merged call raises a ``SimmatchError``,
-    each request in it is retried alone, so one bad request cannot fail its neighbours.
+    is split across model calls when it does not fit in one, interleaved with other requests (see
+    the module docstring); its future resolves when all its items are done. If a merged call
+    raises a ``SimmatchError``, each request in it is retried alone, so one bad request cannot
+    fail its neighbours.
     """
 
     def __init__(
@@ -124,109 +128,213 @@ class Batcher(Generic[T, R]):
         max_batch_size: int,
         max_wait_ms: float,
         max_queue: int,
+        max_batch_tokens: int | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
         self.worker = worker
         self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max_batch_tokens if max_batch_tokens is not None else math.inf
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self.stats = BatchStats()
-        self._queue: asyncio.Queue[tuple[_Request[T, R], int]] | None = None
+        self.seconds_per_token: float | None = None  # measured, recent model calls
+        self._heap: list[tuple[float, int, _Request[T, R]]] = []  # (virtual start, seq, request)
+        self._vtime = 0.0
+        self._seq = itertools.count()
+        self._queued_items = 0
+        self._queued_tokens = 0
+        self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._running: list[_Request[T, R]] = []  # requests in the model call under way
+        self._inflight: tuple[int, float] | None = None  # (tokens, start) of that call
+        self._closed: ServiceStoppingError | None = None
+        worker.batchers.append(self)
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize() if self._queue is not None else 0
+        """Items waiting for the model (not yet in a model call)."""
+        return self._queued_items
+
+    @property
+    def queued_tokens(self) -> int:
+        return self._queued_tokens
+
+    @property
+    def running(self) -> int:
+        """Requests with items in the model call under way."""
+        return len(self._running)
+
+    def drain_seconds(self) -> float:
+        """Estimated seconds to finish this batcher's queued items and its model call under way."""
+        per_token = self.seconds_per_token or PRIOR_SECONDS_PER_TOKEN
+        seconds = self._queued_tokens * per_token
+        if self._inflight is not None:
+            tokens, started = self._inflight
+            seconds += max(0.0, tokens * per_token - (time.monotonic() - started))
+        return seconds
 
     def start(self) -> None:
         """Start the dispatcher on the running event loop."""
-        # Unbounded asyncio.Queue; ``submit`` enforces max_queue per request, so a request is
-        # queued whole or refused whole.
-        self._queue = asyncio.Queue()
+        self._arrived = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._dispatch(), name=f"batcher-{self.name}")
 
+    def close(self, exc: ServiceStoppingError) -> None:
+        """Refuse new requests with ``exc``; queued ones are still served."""
+        self._closed = exc
+
+    def fail_queued(self, exc: BaseException) -> None:
+        """Answer every request with items still waiting with ``exc``."""
+        for _, _, request in list(self._heap):
+            _fail(request, exc)  # its done-callback takes its items out of the queue
+
     async def stop(self) -> None:
+        stopping = self._closed or ServiceStoppingError()
+        self._closed = stopping
+        running = list(self._running)  # cancelling the dispatcher forgets them
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        stopping = ServiceStoppingError("the service is shutting down")
-        for request in self._running:
+        for request in running:
             _fail(request, stopping)
-        if self._queue is not None:
-            while not self._queue.empty():
-                request, _ = self._queue.get_nowait()
-                _fail(request, stopping)
+        self.fail_queued(stopping)
 
-    async def submit(self, items: Sequence[T]) -> list[R]:
-        """Queue ``items`` and wait for their results (in order). Raises ``QueueFullError`` when
-        the queue cannot take them; an empty queue always takes a request, whatever its size."""
-        if self._queue is None:
+    async def submit(self, items: Sequence[T], costs: Sequence[int] | None = None) -> list[R]:
+        """Queue ``items`` and wait for their results (in order). ``costs``: each item's tokens
+        (default 1 each), which weigh fairness, the model-call size and the drain estimate.
+        Raises ``QueueFullError`` when the queue cannot take them (an empty queue always takes a
+        request, whatever its size) and ``ServiceStoppingError`` after ``close``."""
+        if self._arrived is None:
             raise RuntimeError(f"batcher {self.name!r} is not started")
+        if self._closed is not None:
+            raise self._closed
         if not items:
             return []
-        queued = self._queue.qsize()
+        weights = [1] * len(items) if costs is None else [max(1, int(c)) for c in costs]
+        if len(weights) != len(items):
+            raise ValueError(f"{len(items)} items with {len(weights)} costs")
+        queued = self._queued_items
         if queued and queued + len(items) > self.max_queue:
             self.stats.rejected += 1
-            raise QueueFullError(self.name, queued, len(items), self.max_queue)
-        request: _Request[T, R] = _Request(list(items), asyncio.get_running_loop().create_future())
-        for i in range(len(request.items)):
-            self._queue.put_nowait((request, i))
-        return await request.future
+            wait = retry_after_seconds(self.worker.drain_seconds())
+            raise QueueFullError(self.name, queued, len(items), self.max_queue, retry_after=wait)
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        request: _Request[T, R] = _Request(list(items), weights, future, next(self._seq))
+        heapq.heappush(self._heap, (self._vtime, request.seq, request))
+        self._queued_items += len(items)
+        self._queued_tokens += sum(weights)
+        future.add_done_callback(lambda _: self._dequeue(request))
+        self._arrived.set()
+        return await future
+
+    def _dequeue(self, request: _Request[T, R]) -> None:
+        """The request is answered (or its client is gone): its waiting items leave the queue."""
+        left = request.items[request.next :]
+        if left:
+            self._queued_items -= len(left)
+            self._queued_tokens -= sum(request.costs[request.next :])
+            request.next = len(request.items)
+
+    def _full(self) -> bool:
+        return self._queued_items >= self.max_batch_size or self._queued_tokens >= self.max_batch_tokens
+
+    def _take(self) -> list[tuple[_Request[T, R], int]]:
+        """The next model call's items, fairly across the waiting requests."""
+        batch: list[tuple[_Request[T, R], int]] = []
+        tokens = 0
+        heap = self._heap
+        while heap and len(batch) < self.max_batch_size:
+            start, seq, request = heap[0]
+            if request.next >= len(request.items) or request.future.done():  # answered or gone
+                heapq.heappop(heap)
+                continue
+            cost = request.costs[request.next]
+            if batch and tokens + cost > self.max_batch_tokens:
+                break
+            heapq.heappop(heap)
+            self._vtime = start
+            batch.append((request, request.next))
+            tokens += cost
+            request.next += 1
+            self._queued_items -= 1
+            self._queued_tokens -= cost
+            if request.next < len(request.items):
+                heapq.heappush(heap, (start + cost, seq, request))
+        batch.sort(key=lambda entry: (entry[0].seq, entry[1]))  # arrival order within the call
+        return batch
 
     async def _dispatch(self) -> None:
-        queue = self._queue
-        if queue is None:
-            raise RuntimeError("start() creates the queue before the dispatcher runs")
+        arrived = self._arrived
+        if arrived is None:
+            raise RuntimeError("start() creates the event before the dispatcher runs")
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await queue.get()]
+            while not self._queued_items:
+                arrived.clear()
+                await arrived.wait()
+            # Give a batch a moment to fill, unless it is full already.
             deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch_size:
-                if not queue.empty():
-                    batch.append(queue.get_nowait())
-                    continue
+            while not self._full():
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
+                arrived.clear()
                 try:
-                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                    await asyncio.wait_for(arrived.wait(), remaining)
                 except asyncio.TimeoutError:
                     break
-            # A client that went away cancelled its future: do not spend the model on it.
-            batch = [(r, i) for r, i in batch if not r.future.done()]
+            batch = self._take()
             if batch:
                 await self._run(batch)
+            else:  # only abandoned requests were left: let their callbacks update the counts
+                await asyncio.sleep(0)
+
+    def _call(self, items: list[T], costs: list[int]) -> tuple[list[R], float]:
+        """In the worker thread: ``fn`` over groups of similar length; the results in item
+        order, and the seconds the model took."""
+        t0 = time.perf_counter()
+        out: list[Any] = [None] * len(items)
+        for group in length_groups(costs):
+            results = self.fn([items[i] for i in group])
+            if len(results) != len(group):
+                raise RuntimeError(f"batcher {self.name}: {len(group)} items gave {len(results)} results")
+            for i, result in zip(group, results):
+                out[i] = result
+        return out, time.perf_counter() - t0
 
     async def _run(self, batch: list[tuple[_Request[T, R], int]]) -> None:
         items = [r.items[i] for r, i in batch]
+        costs = [r.costs[i] for r, i in batch]
         requests = list(dict.fromkeys(r for r, _ in batch))
         self._running = requests
+        self._inflight = (sum(costs), time.monotonic())
         try:
-            outputs = await self.worker.run(self.fn, items)
+            outputs, seconds = await self.worker.run(self._call, items, costs)
+        except ServiceStoppingError as exc:
+            for request in requests:
+                _fail(request, exc)
+            return
         except SimmatchError as exc:
             self._running = []
+            self._inflight = None
             if len(requests) == 1:
                 _fail(requests[0], exc)
                 return
             for request in requests:  # isolate the bad request: retry each alone
-                await self._run([(r, i) for r, i in batch if r is request])
+                if not request.future.done():
+                    await self._run([(r, i) for r, i in batch if r is request])
             return
         except Exception as exc:  # not swallowed: every waiting request receives it
-            self._running = []
             logger.exception("model call failed in batcher %s", self.name)
             for request in requests:
                 _fail(request, exc)
             return
-        self._running = []
-        if len(outputs) != len(items):
-            bug = RuntimeError(f"batcher {self.name}: {len(items)} items gave {len(outputs)} results")
-            for request in requests:
-                _fail(request, bug)
-            return
+        finally:
+            self._running = []
+            self._inflight = None
+        self._observe(sum(costs), seconds)
         self.stats.batches += 1
         self.stats.items += len(items)
         self.stats.largest = max(self.stats.largest, len(items))
@@ -236,19 +344,28 @@ class Batcher(Generic[T, R]):
             if request.remaining == 0 and not request.future.done():
                 request.future.set_result(request.results)
 
+    def _observe(self, tokens: int, seconds: float) -> None:
+        per_token = seconds / max(tokens, 1)
+        old = self.seconds_per_token
+        self.seconds_per_token = per_token if old is None else (1 - _EWMA) * old + _EWMA * per_token
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None on a libc without it (macOS, musl, Windows)."""
-    import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        return ctypes.CDLL(name).malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
+def length_groups(costs: Sequence[int]) -> list[list[int]]:
+    """Indices of ``costs`` grouped for padded model calls: longest first, a new group when an
+    item is more than ``_PAD_SLACK`` tokens and more than half shorter than its group's longest.
+    Equal costs make one group in input order."""
+    order = sorted(range(len(costs)), key=lambda i: -costs[i])
+    groups: list[list[int]] = []
+    longest = 0
+    for i in order:
+        gap = longest - costs[i]
+        if not groups or (gap > _PAD_SLACK and gap > longest // 2):
+            groups.append([])
+            longest = costs[i]
+        groups[-1].append(i)
+    for group in groups:
+        group.sort()
+    return groups
 
 
 def _fail(request: _Request[Any, Any], exc: BaseException) -> None:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from simmatch.errors import InputError, SimmatchError
 from simmatch.service.batching import QueueFullError, ServiceStoppingError
+from simmatch.service.engine import RequestTooLargeError
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorEnvelope, "description": "request body larger than max_body_bytes"},
     415: {"model": ErrorEnvelope, "description": "body not sent as application/json"},
     422: {"model": ErrorEnvelope, "description": "invalid input or a request limit exceeded"},
-    429: {"model": ErrorEnvelope, "description": "queue full; retry after the Retry-After seconds"},
+    429: {
+        "model": ErrorEnvelope,
+        "description": "queue full; retry after the Retry-After seconds (the estimated queue drain time)",
+    },
+    503: {"model": ErrorEnvelope, "description": "the service is shutting down; retry after Retry-After"},
 }
 
 
@@ -143,7 +148,11 @@ async def _on_queue_full(request: Request, exc: QueueFullError) -> JSONResponse:
 
 
 async def _on_stopping(request: Request, exc: ServiceStoppingError) -> JSONResponse:
-    return error_response(503, str(exc), headers={"Retry-After": "5"})
+    return error_response(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+async def _on_too_large(request: Request, exc: RequestTooLargeError) -> JSONResponse:
+    return error_response(422, str(exc), type="limit_exceeded")
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -166,5 +175,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SimmatchError, _on_simmatch_error)  # type: ignore[arg-type]
     app.add_exception_handler(QueueFullError, _on_queue_full)  # type: ignore[arg-type]
     app.add_exception_handler(ServiceStoppingError, _on_stopping)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestTooLargeError, _on_too_large)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)

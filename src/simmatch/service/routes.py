@@ -1,13 +1,17 @@
 """The HTTP routes: each parses its request, checks it against the limits, makes one engine call
-(``engine.py``) and formats the answer. No scores are computed here."""
+(``engine.py``) and formats the answer. No scores are computed here. An engine call is abandoned
+when the client disconnects, so the model never works for a client that has gone."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Awaitable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 
@@ -18,9 +22,41 @@ from simmatch.service.engine import Engine
 from simmatch.service.errors import ERROR_RESPONSES, ApiError
 from simmatch.service.settings import LimitSettings
 
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 
 def _engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
+
+
+async def _served(request: Request, call: Awaitable[T]) -> T:
+    """``await call``, unless the client disconnects first: then the call is cancelled (its
+    requests' items leave the batch queues unrun) and the answer, which nobody reads, is 499."""
+    work = asyncio.ensure_future(call)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+    if work.cancelled():
+        logger.info(
+            "%s %s: the client disconnected; its queued work was dropped", request.method, request.url.path
+        )
+        raise ApiError(499, "the client closed the request", type="client_closed")
+    return work.result()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects. The body has been read, so the next ASGI message is
+    the disconnect (the server sends it when the connection closes or the response is done)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 # ------------------------------------------------------------------------------ request checks
@@ -115,7 +151,7 @@ def add_routes(app: FastAPI) -> None:
                 f"{dim}-dimensional embeddings (omit dimensions or pass {dim})",
                 param="dimensions",
             )
-        out = await engine.embed(texts, body.input_type)
+        out = await _served(request, engine.embed(texts, body.input_type))
         data = []
         for i, vec in enumerate(out.vectors):
             if body.encoding_format == "base64":
@@ -130,7 +166,7 @@ def add_routes(app: FastAPI) -> None:
     async def similarity(body: s.SimilarityRequest, request: Request) -> dict[str, Any]:
         """Per pair: the cross-encoder's label, probabilities and score (``PairClassifier.predict``);
         without a cross-encoder, the cosine of the two embeddings (``Embedder.similarity_pairwise``)."""
-        out = await _engine(request).similarity(_checks(request).pairs(body.pairs))
+        out = await _served(request, _engine(request).similarity(_checks(request).pairs(body.pairs)))
         if out.predictions is not None:
             data = [
                 {"label": p.label, "probabilities": p.probabilities, "score": p.score}
@@ -154,7 +190,7 @@ def add_routes(app: FastAPI) -> None:
         source = checks.text(source, "source_sentence")
         candidates = checks.texts(body.sentences_to_compare, "sentences_to_compare")
         engine = _engine(request)
-        out = await engine.compare(source, candidates)
+        out = await _served(request, engine.compare(source, candidates))
         answer: dict[str, Any] = {"model": engine.embedder_id, "scores": out["scores"]}
         if body.return_embeddings:
             answer["text_embedding"] = out["text_embedding"].tolist()
@@ -167,7 +203,7 @@ def add_routes(app: FastAPI) -> None:
         checks = _checks(request)
         query = checks.text(body.query, "query")
         docs = checks.texts(body.candidates, "documents" if body.documents is not None else "texts")
-        out = await _engine(request).rerank(query, docs, body.top_n)
+        out = await _served(request, _engine(request).rerank(query, docs, body.top_n))
         results = []
         for d in out.results:
             item: dict[str, Any] = {"index": d.index, "relevance_score": d.score}
@@ -202,24 +238,33 @@ def add_routes(app: FastAPI) -> None:
             raise ApiError(422, str(exc), type="input_error", param="filter") from exc
         for name in ("top_k", "rerank_top_k") if body.rerank else ("top_k",):
             checks.depth(name, getattr(body, name))
-        hits = await engine.search(
-            query,
-            top_k=body.top_k,
-            mode=body.mode,
-            rerank=body.rerank,
-            rerank_top_k=body.rerank_top_k,
-            filter=body.filter,
+        hits = await _served(
+            request,
+            engine.search(
+                query,
+                top_k=body.top_k,
+                mode=body.mode,
+                rerank=body.rerank,
+                rerank_top_k=body.rerank_top_k,
+                filter=body.filter,
+            ),
         )
         return {"mode": body.mode, "hits": [h.to_dict() for h in hits]}
 
     @app.get("/health", response_model=s.HealthResponse, tags=["service"])
     async def health(request: Request) -> dict[str, Any]:
         """Liveness, and batching counters. Needs no API key."""
-        batchers = _engine(request).batchers
-        return {
-            "status": "ok",
-            "batching": {b.name: {**b.stats.to_dict(), "queued": b.queued} for b in batchers},
+        engine = _engine(request)
+        batching = {
+            b.name: {
+                **b.stats.to_dict(),
+                "queued": b.queued,
+                "queued_tokens": b.queued_tokens,
+                "running_requests": b.running,
+            }
+            for b in engine.batchers
         }
+        return {"status": "ok", "batching": batching, "drain_estimate_s": round(engine.drain_seconds(), 3)}
 
     @app.get(
         "/models",

@@ -198,12 +198,17 @@ class BatcherStats(BaseModel):
     mean_batch_size: float
     largest_batch: int
     rejected_requests: int
-    queued: int
+    queued: int = Field(description="items waiting for the model")
+    queued_tokens: int = Field(description="their tokens")
+    running_requests: int = Field(description="requests with items in the model call under way")
 
 
 class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
     batching: dict[str, BatcherStats]
+    drain_estimate_s: float = Field(
+        description="estimated seconds to finish the queued work (queued tokens × measured seconds per token)"
+    )
 
 
 class ModelCard(BaseModel):

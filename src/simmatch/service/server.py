@@ -18,8 +18,9 @@ def serve(settings: ServiceSettings, *, log_level: str = "info") -> None:
     """Load the models and serve until interrupted (uvicorn, one process)."""
     from simmatch.errors import require
 
-    uvicorn = require("uvicorn", "serve")
+    require("uvicorn", "serve")
     from simmatch.service.app import LoadedModels, create_app
+    from simmatch.service.runner import run_uvicorn
 
     if settings.api_key is None and not _is_loopback(settings.host):
         logger.warning(
@@ -30,14 +31,7 @@ def serve(settings: ServiceSettings, *, log_level: str = "info") -> None:
     # Loaded before uvicorn starts, so a bad model path is a one-line error (exit 2), not a
     # start-up traceback from inside the server.
     models = LoadedModels.load(settings)
-    uvicorn.run(
-        create_app(settings, models=models),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=10,
-    )
+    run_uvicorn(create_app(settings, models=models), settings, log_level=log_level)
 
 
 def _is_loopback(host: str) -> bool:

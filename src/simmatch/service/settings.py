@@ -23,6 +23,13 @@ class LimitSettings(BaseModel):
         default=256, ge=1, description="most texts (or pairs, or documents) one request may carry"
     )
     max_chars_per_text: int = Field(default=8192, ge=1, description="most characters in one text")
+    max_tokens_per_request: int = Field(
+        default=8192,
+        ge=1,
+        description="most model tokens one request may queue (all its texts or pairs, as the model's "
+        "tokenizer counts them, special tokens and windows included; about 4-8 s of "
+        "multilingual-e5-small on two CPU cores)",
+    )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="largest request body in bytes")
 
 
@@ -35,6 +42,12 @@ class BatchingSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_batch_size: int = Field(default=64, ge=1, description="most items in one model call")
+    max_batch_tokens: int = Field(
+        default=1024,
+        ge=1,
+        description="most tokens in one model call (a longer single item runs alone); long requests "
+        "are split into calls that interleave with other requests' items",
+    )
     max_wait_ms: float = Field(
         default=5.0, ge=0, description="longest wait for a batch to fill, in milliseconds"
     )
@@ -73,6 +86,12 @@ class ServiceSettings(BaseModel):
     ui: bool = Field(
         default=True,
         description="serve the playground page at / (--no-ui: the JSON API and /docs only)",
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="on SIGTERM or Ctrl+C: seconds to finish queued work; what cannot finish in time "
+        "is answered 503 with Retry-After and the process exits within this time",
     )
     limits: LimitSettings = Field(default_factory=LimitSettings)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
