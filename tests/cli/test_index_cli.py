@@ -88,6 +88,25 @@ def test_index_search_rerank_equals_library(capsys, index_path, tiny_embedder_di
     assert printed == _expected(hits)
 
 
+@pytest.mark.parametrize("fusion", [None, "replace", "rrf"])
+def test_index_search_rerank_fusion_default_is_rrf(
+    capsys, index_path, tiny_embedder_dir, tiny_cross3_dir, fusion
+):
+    # docs/retrieval.md: RRF of first-stage and reranker ranks beat the reranker score alone on
+    # both measured tasks, so it is the default at every door (DEFAULT_RERANK_FUSION).
+    argv = ["--rerank", str(tiny_cross3_dir), "--rerank-top-k", "3"]
+    argv += [] if fusion is None else ["--rerank-fusion", fusion]
+    assert main(["index", "search", str(index_path), "牛奶", *argv]) == 0
+    printed = _jsonl(capsys)
+    reranker = PairClassifier(str(tiny_cross3_dir))
+    with Index.open(index_path, Embedder(str(tiny_embedder_dir), device="cpu"), read_only=True) as index:
+        hits = index.search("牛奶", rerank=reranker, rerank_top_k=3, rerank_fusion=fusion or "rrf")
+        replaced = index.search("牛奶", rerank=reranker, rerank_top_k=3, rerank_fusion="replace")
+    assert printed == _expected(hits)
+    if fusion != "replace":  # an RRF value, not the reranker's score
+        assert [h["score"] for h in printed] != [h.score for h in replaced]
+
+
 def test_index_delete_and_info_equal_library(capsys, index_path):
     assert main(["index", "delete", str(index_path), "b", "nope"]) == 0
     assert json.loads(capsys.readouterr().out) == {"deleted": 1, "missing": ["nope"], "documents": 2}

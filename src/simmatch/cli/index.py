@@ -72,7 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--rerank-fusion",
         choices=lib.RERANK_FUSIONS,
         default=lib.DEFAULT_RERANK_FUSION,
-        help="order the reranked head by the reranker's score (replace) or by RRF with the first stage",
+        help="order the reranked head by RRF of first-stage and reranker ranks, or by the reranker's "
+        f"score alone (replace) (default {lib.DEFAULT_RERANK_FUSION}; docs/retrieval.md)",
     )
     s.add_argument(
         "--filter", type=_json_object, help='metadata equality filter as JSON, e.g. \'{"lang": "zh"}\''

@@ -208,6 +208,7 @@ def add_routes(app: FastAPI) -> None:
             mode=body.mode,
             rerank=body.rerank,
             rerank_top_k=body.rerank_top_k,
+            rerank_fusion=body.rerank_fusion,
             filter=body.filter,
         )
         return {"mode": body.mode, "hits": [h.to_dict() for h in hits]}
