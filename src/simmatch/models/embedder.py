@@ -88,6 +88,7 @@ class Embedder:
         max_seq_length: int | None = None,
         long_text: LongTextPolicy = "window",
     ) -> None:
+        from simmatch.models._loading import quiet_loading
         from simmatch.models.backends import load_backend
 
         _check_long_text(long_text)
@@ -96,7 +97,9 @@ class Embedder:
         config = EmbedderConfig(
             max_seq_length=max_seq_length, long_text=long_text, backend=backend, device=device
         )
-        self._attach(load_backend(backend, self.path, device=device), config)
+        with quiet_loading():
+            loaded = load_backend(backend, self.path, device=device)
+        self._attach(loaded, config)
 
     @classmethod
     def from_sentence_transformer(

@@ -21,6 +21,7 @@ import numpy as np
 from simmatch.errors import InputError
 from simmatch.models._checks import check_trained_head
 from simmatch.models._inputs import check_pairs, check_text, check_texts, check_top_k
+from simmatch.models._loading import quiet_loading
 from simmatch.models.registry import builtin_name, resolve_model
 from simmatch.models.results import (
     THRESHOLD_LABELS,
@@ -71,9 +72,10 @@ class PairClassifier:
         self.path = resolve_model(model)
         self.device = device or default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model, loading = AutoModelForSequenceClassification.from_pretrained(
-            self.path, output_loading_info=True
-        )
+        with quiet_loading():
+            self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+                self.path, output_loading_info=True
+            )
         check_trained_head(self.model, loading, self.model_name, self.path)
         self.model.to(self.device).eval()
         saved = _read_config(Path(self.path))
@@ -121,7 +123,8 @@ class PairClassifier:
 
         self.device = device or default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        with quiet_loading():
+            self.model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
         self.model.to(self.device).eval()
         self.config = PairClassifierConfig(
             threshold=threshold, max_length=min(max_length, self._model_max_length())

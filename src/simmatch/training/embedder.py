@@ -30,10 +30,12 @@ def load_sentence_transformer(base_model: str | Path, device: str | None = None)
     """The sentence-transformers model behind ``Embedder(base_model)``, loaded for training."""
     from sentence_transformers import SentenceTransformer
 
+    from simmatch.models._loading import quiet_loading
     from simmatch.models.registry import resolve_model
     from simmatch.settings import default_device
 
-    return SentenceTransformer(resolve_model(base_model), device=device or default_device())
+    with quiet_loading():
+        return SentenceTransformer(resolve_model(base_model), device=device or default_device())
 
 
 def _pair_dataset(data: PairDataset, spec_data: str) -> Any:
