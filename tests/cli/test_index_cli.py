@@ -129,3 +129,27 @@ def test_index_bad_file_line(capsys, tiny_embedder_dir, tmp_path):
     assert f"{bad}:2: field 'text'" in err
     with Index.open(path, read_only=True) as index:
         assert len(index) == 0
+
+
+def test_repair_after_a_crash_is_reported_without_verbose(index_path):
+    # A crash between the database commit and the FAISS save leaves no FAISS file for the
+    # database's generation; the next search rebuilds it and says so on stderr, without -v.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import simmatch
+
+    for file in index_path.glob("vectors-g*.faiss"):
+        file.unlink()
+    src = str(Path(simmatch.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    argv = [sys.executable, "-m", "simmatch.cli.main", "index", "search", str(index_path), "牛奶"]
+    done = subprocess.run(
+        [*argv, "--mode", "dense"], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
+    assert len(done.stdout.splitlines()) == 3
+    assert f"simmatch: {index_path}: no saved FAISS index for this database; building it from 3" in (
+        done.stderr
+    )

@@ -139,7 +139,7 @@ class DerivedState:
         if self.vectors is None:
             self.vectors, loaded_generation = self._load_vectors()
             if self.vectors is None and len(live):
-                logger.info(
+                logger.warning(  # a repair after a crash: shown without -v
                     "%s: no saved FAISS index for this database; building it from %d stored embeddings",
                     self.path,
                     len(live),
@@ -153,7 +153,7 @@ class DerivedState:
             if loaded_generation is not None and (
                 len(missing) or len(extra) or loaded_generation != generation
             ):
-                logger.info(
+                logger.warning(  # a repair after a crash: shown without -v
                     "%s: FAISS file of generation %d is stale (database at generation %d): "
                     "repairing from stored embeddings (+%d vectors, -%d)",
                     self.path,
