@@ -99,10 +99,37 @@ def _print(obj: object) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+def _existing_index(path: str) -> str:
+    """The library's "no index here" error names the Python call (``Index.create``); the CLI
+    names the command."""
+    from pathlib import Path
+
+    from simmatch.errors import InputError
+    from simmatch.index.store import SQLITE_FILE
+
+    if not (Path(path) / SQLITE_FILE).is_file():
+        raise InputError(
+            f"no index at {path} (missing {SQLITE_FILE}); create one with `simmatch index create {path}`"
+        )
+    return path
+
+
 def _create(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simmatch.errors import InputError
     from simmatch.index import ops
     from simmatch.index.options import IndexConfig
+    from simmatch.index.store import SQLITE_FILE
 
+    path = Path(args.path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        hint = (
+            f"add documents with `simmatch index add {args.path} FILE`"
+            if (path / SQLITE_FILE).is_file()
+            else "pick a new or empty directory"
+        )
+        raise InputError(f"{args.path} already exists and is not an empty directory; {hint}")
     config = IndexConfig(**{name: getattr(args, name) for name in CREATE_OPTIONS})
     _print(ops.create(args.path, args.model, config))
     return 0
@@ -111,14 +138,16 @@ def _create(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from simmatch.index import ops
 
-    _print(ops.add_file(args.path, args.file, format=args.format, batch_size=args.batch_size))
+    _print(
+        ops.add_file(_existing_index(args.path), args.file, format=args.format, batch_size=args.batch_size)
+    )
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
     from simmatch.index import ops
 
-    _print(ops.delete(args.path, args.ids))
+    _print(ops.delete(_existing_index(args.path), args.ids))
     return 0
 
 
@@ -126,7 +155,7 @@ def _search(args: argparse.Namespace) -> int:
     from simmatch.index import ops
 
     hits = ops.search(
-        args.path,
+        _existing_index(args.path),
         args.query,
         top_k=args.top_k,
         mode=args.mode,
@@ -142,5 +171,5 @@ def _search(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from simmatch.index import ops
 
-    _print(ops.info(args.path))
+    _print(ops.info(_existing_index(args.path)))
     return 0

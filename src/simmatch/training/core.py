@@ -159,7 +159,7 @@ def _resume_arg(config: TrainingConfig) -> str | bool | None:
     if config.resume_from == "latest":
         last = last_checkpoint(config.checkpoint_dir)
         if last is None:
-            raise InputError(f"resume_from='latest' but {config.checkpoint_dir} holds no checkpoint")
+            raise InputError(f"cannot resume from 'latest': {config.checkpoint_dir} holds no checkpoint")
         return last
     path = Path(config.resume_from)
     if not (path / "trainer_state.json").exists():

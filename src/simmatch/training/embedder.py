@@ -254,7 +254,7 @@ def _split_resume(
         if last_checkpoint(stage1_checkpoints):
             return "latest", None
         raise InputError(
-            f"resume_from='latest' but neither {config.checkpoint_dir} nor {stage1_checkpoints} "
+            f"cannot resume from 'latest': neither {config.checkpoint_dir} nor {stage1_checkpoints} "
             "holds a checkpoint"
         )
     if Path(resume).resolve().is_relative_to(stage1_dir.resolve()):
