@@ -153,3 +153,22 @@ def test_repair_after_a_crash_is_reported_without_verbose(index_path):
     assert f"simmatch: {index_path}: no saved FAISS index for this database; building it from 3" in (
         done.stderr
     )
+
+
+def test_library_debug_lines_stay_off_stderr(index_path):
+    # bm25s sets its own logger to DEBUG ("Building index from tokens"); the CLI's handler shows
+    # WARNING and up only (INFO with -v), so a BM25 search prints nothing on stderr.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import simmatch
+
+    src = str(Path(simmatch.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    argv = [sys.executable, "-m", "simmatch.cli.main", "index", "search", str(index_path), "牛奶"]
+    done = subprocess.run(
+        [*argv, "--mode", "bm25"], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
+    assert done.stdout and done.stderr == ""
