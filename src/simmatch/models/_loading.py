@@ -6,8 +6,9 @@ that bar is noise, so every place that loads or saves weights does it inside :fu
 transformers' progress bars are switched off for the duration of the load and switched back on
 afterwards if they were on. The user's own setting is left as it was (bars the user disabled stay
 disabled, and ``HF_HUB_DISABLE_PROGRESS_BARS=0`` keeps them on); transformers' log level and every
-other library's state are not touched. Training progress bars are not transformers' logging bars
-and still show.
+other library's state are not touched. Training runs inside it too (its checkpoint writes and the
+reload of the best checkpoint draw the same bars); the training progress bar is not one of
+transformers' logging bars and still shows.
 """
 
 from __future__ import annotations
