@@ -14,6 +14,7 @@ transformers' logging bars and still shows.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -24,10 +25,15 @@ _hub_was_disabled = False
 
 
 @contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
+def quiet_loading(*, only_if_imported: bool = False) -> Iterator[None]:
     """Silence transformers' progress bars while the block runs (nestable, thread-safe: the bars
-    come back when the last of several concurrent loads finishes)."""
+    come back when the last of several concurrent loads finishes). ``only_if_imported``: do
+    nothing unless transformers is already imported (a load that may not need it, such as a
+    cached ONNX export, must not import it)."""
     global _depth, _restore, _hub_was_disabled
+    if only_if_imported and "transformers" not in sys.modules:
+        yield
+        return
     try:
         from huggingface_hub import constants as hub_constants
         from huggingface_hub import utils as hub_utils

@@ -97,7 +97,8 @@ class Embedder:
         config = EmbedderConfig(
             max_seq_length=max_seq_length, long_text=long_text, backend=backend, device=device
         )
-        with quiet_loading():
+        # A cached ONNX export loads without transformers (nor PyTorch): nothing to silence there.
+        with quiet_loading(only_if_imported=backend != "torch"):
             loaded = load_backend(backend, self.path, device=device)
         self._attach(loaded, config)
 
