@@ -71,6 +71,7 @@ TRAINING = TrainingConfig(
     freeze_embeddings=False,
     eval_every=5,
     save_total_limit=3,
+    keep_checkpoints=True,
     resume_from="latest",
     eval_batch_size=16,
     logging_steps=5,

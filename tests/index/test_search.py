@@ -126,7 +126,14 @@ def test_hybrid_scores_are_rrf_of_stage_ranks(filled):
 
 
 def test_rerank(filled, reranker):
-    hits = filled.search("Beijing weather today", top_k=3, mode="hybrid", rerank=reranker, rerank_top_k=6)
+    hits = filled.search(
+        "Beijing weather today",
+        top_k=3,
+        mode="hybrid",
+        rerank=reranker,
+        rerank_top_k=6,
+        rerank_fusion="replace",
+    )
     assert reranker.calls == 1
     first_stage = filled.search("Beijing weather today", top_k=6, mode="hybrid")
     expected = sorted(first_stage, key=lambda h: -len(set("beijing weather today") & set(h.text.lower())))[:3]
@@ -141,8 +148,10 @@ def test_rerank(filled, reranker):
 def test_rerank_rrf_fuses_first_stage_and_reranker_ranks(filled, reranker):
     query = "Beijing weather today"
     first_stage = filled.search(query, top_k=6, mode="hybrid")
-    replaced = filled.search(query, top_k=6, mode="hybrid", rerank=reranker, rerank_top_k=6)
-    fused = filled.search(query, top_k=6, mode="hybrid", rerank=reranker, rerank_top_k=6, rerank_fusion="rrf")
+    replaced = filled.search(
+        query, top_k=6, mode="hybrid", rerank=reranker, rerank_top_k=6, rerank_fusion="replace"
+    )
+    fused = filled.search(query, top_k=6, mode="hybrid", rerank=reranker, rerank_top_k=6)  # rrf: the default
     expected = reciprocal_rank_fusion([[h.id for h in first_stage], [h.id for h in replaced]])
     assert [h.id for h in fused] == [doc_id for doc_id, _ in expected]
     for hit, (_, value) in zip(fused, expected):

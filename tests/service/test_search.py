@@ -41,6 +41,8 @@ def served(index_dir, tiny_embedder, cross3):
         {"mode": "hybrid", "top_k": 4},
         {"mode": "dense", "filter": {"lang": "zh"}},
         {"mode": "hybrid", "rerank": True, "rerank_top_k": 5, "top_k": 2},
+        {"rerank": True, "rerank_top_k": 4, "rerank_fusion": "replace"},
+        {"rerank": True, "rerank_top_k": 4, "rerank_fusion": "rrf"},
     ],
 )
 def test_search_equals_index_search(served, cross3, options):
@@ -62,6 +64,8 @@ def test_search_equals_index_search(served, cross3, options):
 
 def test_search_errors(served):
     client, _ = served
+    r = client.post("/search", json={"query": "q", "rerank": True, "rerank_fusion": "mean"})
+    assert r.status_code == 422 and "rerank_fusion" in r.text
     r = client.post("/search", json={"query": "q", "filter": {"lang": ["zh"]}})
     assert r.status_code == 422
     assert r.json()["error"] == {

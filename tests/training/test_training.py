@@ -252,7 +252,7 @@ def test_two_stage_resume_latest_reuses_finished_stage1_and_continues_stage2(
     first = train_embedder(
         tiny_embedder_dir,
         train,
-        config=config(tmp_path, "run", max_steps=2, batch_size=4, eval_every=1),
+        config=config(tmp_path, "run", max_steps=2, batch_size=4, eval_every=1, keep_checkpoints=True),
         **kw,
     )
     stage1_record = (tmp_path / "run" / "stage1" / "training.json").read_text()
@@ -307,7 +307,9 @@ def test_resume_from_checkpoint_reproduces_the_uninterrupted_run(tmp_path, tiny_
 
     train = toy_pairs(16, "class3")
     full = train_cross_encoder(
-        tiny_cross3_dir, train, config=config(tmp_path, "full", max_steps=6, eval_every=3, save_total_limit=2)
+        tiny_cross3_dir,
+        train,
+        config=config(tmp_path, "full", max_steps=6, eval_every=3, save_total_limit=2, keep_checkpoints=True),
     )
     checkpoint = full.output_dir / "checkpoints" / "checkpoint-3"
     assert checkpoint.is_dir()

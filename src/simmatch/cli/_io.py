@@ -37,6 +37,18 @@ def check_output_file(path: str, option: str = "--out") -> None:
         raise InputError(f"{option} {path}: directory {folder} is not writable")
 
 
+def refuse_file_names(texts: list[str], what: str, flag: str, reads: str = "texts") -> None:
+    """A text argument that names an existing file is almost always a file given in the wrong
+    place (``simmatch rank "q" file.txt``): refuse it, pointing to the flag that reads files, rather
+    than silently treat the file's name as the text."""
+    for text in texts:
+        if os.path.isfile(text):
+            raise InputError(
+                f"{what} {text!r} is the name of a file, not a text; to read {reads} from the file "
+                f"use {flag} {text}"
+            )
+
+
 def texts_from_args(texts: list[str], file: str | None) -> list[str]:
     """The texts given as arguments, else those of ``--file`` (``-`` for stdin), else a pipe."""
     from simmatch.data import load_texts
@@ -46,6 +58,7 @@ def texts_from_args(texts: list[str], file: str | None) -> list[str]:
     if file:
         return load_texts(file)
     if texts:
+        refuse_file_names(texts, "text", "--file")
         return texts
     if not sys.stdin.isatty():
         return load_texts("-")

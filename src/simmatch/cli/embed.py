@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.out)
     texts = check_texts(texts_from_args(args.texts, args.file))
     emb = load_embedder(args)
-    vectors = emb.encode(texts, batch_size=args.batch_size, kind=args.kind, show_progress=len(texts) > 256)
+    # More than 256 texts always shows a bar; otherwise the library decides by the work (windows, tokens).
+    show = True if len(texts) > 256 else None
+    vectors = emb.encode(texts, batch_size=args.batch_size, kind=args.kind, show_progress=show)
     if args.out and args.out.endswith(".npy"):
         np.save(args.out, vectors)
         print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 to {args.out}", file=sys.stderr)

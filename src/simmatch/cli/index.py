@@ -78,7 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--rerank-fusion",
         choices=lib.RERANK_FUSIONS,
         default=lib.DEFAULT_RERANK_FUSION,
-        help="order the reranked head by the reranker's score (replace) or by RRF with the first stage",
+        help="order the reranked head by RRF of first-stage and reranker ranks, or by the reranker's "
+        f"score alone (replace) (default {lib.DEFAULT_RERANK_FUSION}; docs/retrieval.md)",
     )
     s.add_argument(
         "--filter", type=_json_object, help='metadata equality filter as JSON, e.g. \'{"lang": "zh"}\''
@@ -104,10 +105,37 @@ def _print(obj: object) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+def _existing_index(path: str) -> str:
+    """The library's "no index here" error names the Python call (``Index.create``); the CLI
+    names the command."""
+    from pathlib import Path
+
+    from simmatch.errors import InputError
+    from simmatch.index.store import SQLITE_FILE
+
+    if not (Path(path) / SQLITE_FILE).is_file():
+        raise InputError(
+            f"no index at {path} (missing {SQLITE_FILE}); create one with `simmatch index create {path}`"
+        )
+    return path
+
+
 def _create(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simmatch.errors import InputError
     from simmatch.index import ops
     from simmatch.index.options import IndexConfig
+    from simmatch.index.store import SQLITE_FILE
 
+    path = Path(args.path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        hint = (
+            f"add documents with `simmatch index add {args.path} FILE`"
+            if (path / SQLITE_FILE).is_file()
+            else "pick a new or empty directory"
+        )
+        raise InputError(f"{args.path} already exists and is not an empty directory; {hint}")
     config = IndexConfig(**{name: getattr(args, name) for name in CREATE_OPTIONS})
     _print(ops.create(args.path, args.model, config))
     return 0
@@ -120,16 +148,22 @@ def _add(args: argparse.Namespace) -> int:
         from simmatch.scale.indexing import add_file
 
         options = ray_options(args, args.backend, args.batch_size)
-        _print(add_file(args.path, args.file, options=options, shards=args.shards, format=args.format))
+        _print(
+            add_file(
+                _existing_index(args.path), args.file, options=options, shards=args.shards, format=args.format
+            )
+        )
         return 0
-    _print(ops.add_file(args.path, args.file, format=args.format, batch_size=args.batch_size))
+    _print(
+        ops.add_file(_existing_index(args.path), args.file, format=args.format, batch_size=args.batch_size)
+    )
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
     from simmatch.index import ops
 
-    _print(ops.delete(args.path, args.ids))
+    _print(ops.delete(_existing_index(args.path), args.ids))
     return 0
 
 
@@ -138,7 +172,7 @@ def _search(args: argparse.Namespace) -> int:
     from simmatch.models import PairClassifier
 
     hits = ops.search(
-        args.path,
+        _existing_index(args.path),
         args.query,
         top_k=args.top_k,
         mode=args.mode,
@@ -154,5 +188,5 @@ def _search(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from simmatch.index import ops
 
-    _print(ops.info(args.path))
+    _print(ops.info(_existing_index(args.path)))
     return 0

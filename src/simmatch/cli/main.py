@@ -33,11 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="simmatch: %(message)s",
-        stream=sys.stderr,
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    # The handler has the level too: libraries that set their own logger to DEBUG (jieba, bm25s)
+    # would otherwise reach stderr through it with every DEBUG line.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("simmatch: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     if not args.verbose:
         _quiet_libraries()
     try:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 
 from simmatch.cli._common import add_embedder_options, load_embedder, positive_int
-from simmatch.cli._io import write_jsonl
+from simmatch.cli._io import refuse_file_names, write_jsonl
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rank", help="rank candidate texts against a query (twin tower, or --cross-encoder)")
     p.add_argument("query", help="the query text")
-    p.add_argument("candidates", nargs="*", help="candidate texts (or use --candidates FILE)")
+    p.add_argument(
+        "candidates",
+        nargs="*",
+        help="candidate texts (or --candidates-file FILE; a file name here is refused, not ranked)",
+    )
     p.add_argument(
         "--candidates-file",
         "--file",
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         candidates = load_texts(args.file)
     else:
         candidates = args.candidates
+        refuse_file_names(candidates, "candidate", "--candidates-file", reads="candidates")
     if not candidates:
         raise InputError("no candidates: pass them as arguments or with --candidates-file")
     from simmatch.models._inputs import check_text, check_texts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from simmatch.cli._common import add_embedder_options, load_embedder
-from simmatch.cli._io import write_jsonl
+from simmatch.cli._io import refuse_file_names, write_jsonl
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         dataset = load_pairs(args.file)  # gold: the label as the library reads it (class name or score)
         pairs = [{"text_a": e.sentence1, "text_b": e.sentence2, "gold": e.label} for e in dataset]
     elif len(args.texts) == 2:
+        refuse_file_names(args.texts, "text", "--file", reads="pairs")
         pairs = [{"text_a": args.texts[0], "text_b": args.texts[1], "gold": None}]
     else:
         raise InputError(f"similarity needs exactly two texts or --file, got {len(args.texts)} text(s)")
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def score_pairs(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> list[dict]:
-    show = len(pairs) > 256
+    show = True if len(pairs) > 256 else None  # else the library decides by the amount of work
     if args.cross_encoder:
         from simmatch.models import PairClassifier
 

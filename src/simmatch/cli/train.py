@@ -88,7 +88,28 @@ def _common(p: argparse.ArgumentParser, *, default_loss: str, losses: str) -> No
     )
 
 
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
 def _report(result: Any) -> int:
+    """The result as one JSON line on stdout; what the run left on disk on stderr."""
+    import sys
+
+    from simmatch.training.core import directory_size
+
+    out = result.output_dir
+    checkpoints = out / "checkpoints"
+    kept = (
+        f"checkpoints kept in {checkpoints} ({_human_bytes(directory_size(checkpoints))})"
+        if checkpoints.is_dir()
+        else "checkpoints removed (--keep-checkpoints keeps them)"
+    )
+    print(f"simmatch: {out} holds {_human_bytes(directory_size(out))}; {kept}", file=sys.stderr)
     print(
         json.dumps(
             {

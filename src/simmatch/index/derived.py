@@ -118,11 +118,18 @@ class DerivedState:
             return kind
         return "flat"
 
-    def _load_vectors(self) -> tuple[VectorIndex | None, int | None]:
+    def _load_vectors(self, live: int) -> tuple[VectorIndex | None, int | None]:
         """The newest FAISS file, checked against the crc32/size/count recorded when it was saved
-        (a file without a record, from an older simmatch, is trusted as before)."""
+        (a file without a record, from an older simmatch, is trusted as before). Each reason to
+        rebuild from the ``live`` stored embeddings is logged once, as a warning (shown without -v)."""
         newest = self.newest(VECTORS_RE)
         if newest is None:
+            if live:  # a repair after a crash
+                logger.warning(
+                    "%s: no saved FAISS index for this database; building it from %d stored embeddings",
+                    self.path,
+                    live,
+                )
             return None, None
         generation, file = newest
         try:
@@ -167,13 +174,7 @@ class DerivedState:
         loaded_generation = None
         repaired = False
         if self.vectors is None:
-            self.vectors, loaded_generation = self._load_vectors()
-            if self.vectors is None and len(live):
-                logger.info(
-                    "%s: no saved FAISS index for this database; building it from %d stored embeddings",
-                    self.path,
-                    len(live),
-                )
+            self.vectors, loaded_generation = self._load_vectors(len(live))
         vectors = self.vectors
         planned = self.planned_kind(len(live), vectors.kind if vectors is not None else None)
         if vectors is not None and vectors.kind == planned:
@@ -183,7 +184,7 @@ class DerivedState:
             if loaded_generation is not None and (
                 len(missing) or len(extra) or loaded_generation != generation
             ):
-                logger.info(
+                logger.warning(  # a repair after a crash: shown without -v
                     "%s: FAISS file of generation %d is stale (database at generation %d): "
                     "repairing from stored embeddings (+%d vectors, -%d)",
                     self.path,

@@ -12,9 +12,12 @@ index store a document's tokens space-joined.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
+from typing import Any
 
 from simmatch.errors import InputError
 
@@ -33,12 +36,28 @@ def word_tokens(text: str) -> list[str]:
     return _WORD.findall(_normalize(text))
 
 
-def jieba_tokens(text: str) -> list[str]:
-    """jieba search-mode tokens, minus pure punctuation/whitespace tokens."""
+@functools.cache
+def _jieba() -> Any:
+    """jieba, with its dictionary loaded once and quietly. jieba's logger has its own stderr
+    handler and also propagates to the root logger, so its DEBUG start-up lines ("Building prefix
+    dict…", "Loading model cost…") printed twice under a configured root logger. They are
+    silenced for the load only; jieba's logger is left as found afterwards."""
     import jieba  # imported lazily: loading its dictionary takes about a second
 
+    jieba_logger = logging.getLogger("jieba")
+    level = jieba_logger.level
+    jieba_logger.setLevel(logging.WARNING)
+    try:
+        jieba.initialize()
+    finally:
+        jieba_logger.setLevel(level)
+    return jieba
+
+
+def jieba_tokens(text: str) -> list[str]:
+    """jieba search-mode tokens, minus pure punctuation/whitespace tokens."""
     tokens: list[str] = []
-    for token in jieba.lcut_for_search(_normalize(text)):
+    for token in _jieba().lcut_for_search(_normalize(text)):
         # jieba never emits whitespace inside a token, but splitting keeps the stored form safe.
         tokens.extend(part for part in token.split() if _WORD.search(part))
     return tokens

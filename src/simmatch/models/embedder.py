@@ -92,6 +92,7 @@ class Embedder:
         long_text: LongTextPolicy = "window",
         threads: int | None = None,
     ) -> None:
+        from simmatch.models._loading import quiet_loading
         from simmatch.models.backends import check_threads, load_backend
 
         _check_long_text(long_text)
@@ -105,7 +106,10 @@ class Embedder:
             device=device,
             threads=threads,
         )
-        self._attach(load_backend(backend, self.path, device=device, threads=threads), config)
+        # A cached ONNX export loads without transformers (nor PyTorch): nothing to silence there.
+        with quiet_loading(only_if_imported=backend != "torch"):
+            loaded = load_backend(backend, self.path, device=device, threads=threads)
+        self._attach(loaded, config)
 
     @classmethod
     def from_sentence_transformer(
@@ -225,7 +229,9 @@ class Embedder:
 
         ``kind`` picks the model's prompt ("query: " / "passage: " for e5; ignored by models
         without prompts). Use "query" on both sides for symmetric similarity. Empty lists, empty
-        strings and non-strings raise ``InputError``.
+        strings and non-strings raise ``InputError``. ``show_progress=None`` shows a bar on stderr
+        when the work is large: 1,024 model windows or 65,536 tokens (a single long text counts
+        by its windows and tokens).
         """
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
@@ -238,12 +244,13 @@ class Embedder:
         pooled = np.zeros((len(segments), self.dim), dtype=np.float32)
         batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
         if show_progress is None:
-            show_progress = len(items) >= 1024
+            show_progress = _large_work(segments)
         progress = None
         if show_progress:
             from tqdm.auto import tqdm
 
-            progress = tqdm(total=len(segments), desc="encode", unit="text", leave=False)
+            unit = "text" if len(segments) == len(items) else "window"
+            progress = tqdm(total=len(segments), desc="encode", unit=unit, leave=False)
         for batch in batches:
             input_ids, attention = self._pad([segments[j].ids for j in batch])
             pooled[batch] = self._backend.embed(input_ids, attention)
@@ -349,6 +356,18 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_name!r}, dim={self.dim}, backend={self.config.backend!r})"
+
+
+# ``show_progress=None`` draws a bar (on stderr) when the work is at least this large: model windows
+# (a long text counts once per window) or tokens, so one very long text shows progress too.
+PROGRESS_MIN_WINDOWS = 1024
+PROGRESS_MIN_TOKENS = 1 << 16
+
+
+def _large_work(segments: Sequence[_Segment]) -> bool:
+    if len(segments) >= PROGRESS_MIN_WINDOWS:
+        return True
+    return sum(len(s.ids) for s in segments) >= PROGRESS_MIN_TOKENS
 
 
 def _check_long_text(long_text: str) -> None:

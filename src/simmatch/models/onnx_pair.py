@@ -57,10 +57,12 @@ def _export_pair(path: str, out_dir: Path) -> dict[str, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from simmatch.models._checks import check_trained_head
+    from simmatch.models._loading import quiet_loading
     from simmatch.models.torch_backend import TorchPairBackend
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model, loading = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True)
+    with quiet_loading():
+        model, loading = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True)
     check_trained_head(model, loading, path, path)
     if hasattr(model, "set_attn_implementation"):
         # The eager attention graph is the pattern onnxruntime's fusion recognises.

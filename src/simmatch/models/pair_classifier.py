@@ -27,6 +27,7 @@ import numpy as np
 from simmatch.errors import InputError
 from simmatch.models._checks import check_trained_head
 from simmatch.models._inputs import check_pairs, check_text, check_texts, check_top_k
+from simmatch.models._loading import quiet_loading
 from simmatch.models.registry import builtin_name, resolve_model
 from simmatch.models.results import (
     THRESHOLD_LABELS,
@@ -85,9 +86,10 @@ class PairClassifier:
 
             self.device = device or default_device()
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            self.model, loading = AutoModelForSequenceClassification.from_pretrained(
-                self.path, output_loading_info=True
-            )
+            with quiet_loading():
+                self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+                    self.path, output_loading_info=True
+                )
             check_trained_head(self.model, loading, self.model_name, self.path)
             self.model.to(self.device).eval()
             self._backend: PairBackend = TorchPairBackend(self.model, self.tokenizer, self.device)
@@ -156,7 +158,8 @@ class PairClassifier:
 
         device = device or default_device()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        with quiet_loading():
+            model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
         model.to(device).eval()
         name = builtin_name(str(base_model)) or str(base_model)
         config = PairClassifierConfig(threshold=threshold, max_length=max_length)

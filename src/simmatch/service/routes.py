@@ -246,6 +246,7 @@ def add_routes(app: FastAPI) -> None:
                 mode=body.mode,
                 rerank=body.rerank,
                 rerank_top_k=body.rerank_top_k,
+                rerank_fusion=body.rerank_fusion,
                 filter=body.filter,
             ),
         )

@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simmatch.index.options import DEFAULT_MODE, DEFAULT_RERANK_TOP_K, DEFAULT_TOP_K, Mode
+from simmatch.index.options import (
+    DEFAULT_MODE,
+    DEFAULT_RERANK_FUSION,
+    DEFAULT_RERANK_TOP_K,
+    DEFAULT_TOP_K,
+    Mode,
+    RerankFusion,
+)
 from simmatch.models.embedder import Kind
 from simmatch.service.engine import Method
 
@@ -171,6 +178,11 @@ class SearchRequest(_Request):
     rerank: bool = Field(default=False, description="rerank the candidates with the loaded cross-encoder")
     rerank_top_k: int = Field(
         default=DEFAULT_RERANK_TOP_K, ge=1, description="first-stage candidates the reranker rescores"
+    )
+    rerank_fusion: RerankFusion = Field(
+        default=DEFAULT_RERANK_FUSION,
+        description="order the reranked head by RRF of first-stage and reranker ranks, or by the "
+        "reranker's score alone (replace)",
     )
     filter: dict[str, Any] | None = Field(
         default=None,

@@ -42,6 +42,9 @@ class TrainingConfig:
         None, "evaluate on the dev split (and checkpoint) every N steps; default once per epoch"
     )
     save_total_limit: int = _opt(2, "checkpoints kept on disk (the best one is always kept)")
+    keep_checkpoints: bool = _opt(
+        False, "keep the checkpoints after a finished run (to resume or extend it); else only the final model"
+    )
     resume_from: str | None = _opt(None, "checkpoint directory to resume from, or 'latest'")
     eval_batch_size: int = _opt(64, "batch size for dev evaluation")
     logging_steps: int = _opt(25, "log the training loss every N steps")

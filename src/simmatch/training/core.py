@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simmatch.errors import InputError
+from simmatch.models._loading import quiet_loading
 from simmatch.training.config import TrainingConfig
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ RECORD_NAME = "training.json"
 @dataclass(frozen=True)
 class TrainingResult:
     """What a training run produced. ``output_dir`` holds the final model (the best dev checkpoint
-    when a dev split was given, else the last step); ``history`` lists every dev evaluation;
-    ``train_loss`` the logged ``(step, loss)`` points."""
+    when a dev split was given, else the last step); ``best_checkpoint`` names the checkpoint it
+    came from (removed with the others after the run unless ``keep_checkpoints``); ``history``
+    lists every dev evaluation; ``train_loss`` the logged ``(step, loss)`` points."""
 
     output_dir: Path
     global_step: int
@@ -84,7 +86,13 @@ def _final_step_callback() -> Any:
     from transformers import TrainerCallback
 
     class EvaluateLastStep(TrainerCallback):
-        """Evaluate and checkpoint at the last step too, so best-model selection sees it."""
+        """Evaluate and checkpoint at the last step too, so best-model selection sees it, and only
+        once: when the last step also ends an epoch, the epoch-end evaluation and save of that same
+        step are skipped."""
+
+        def __init__(self) -> None:
+            self.evaluated_at: int | None = None
+            self.saved_at: int | None = None
 
         def on_step_end(self, args, state, control, **kwargs):
             if state.max_steps and state.global_step >= state.max_steps:
@@ -93,7 +101,49 @@ def _final_step_callback() -> Any:
                 control.should_save = True
             return control
 
+        def on_evaluate(self, args, state, control, **kwargs):
+            self.evaluated_at = state.global_step
+
+        def on_save(self, args, state, control, **kwargs):
+            self.saved_at = state.global_step
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if self.evaluated_at == state.global_step:
+                control.should_evaluate = False
+            if self.saved_at == state.global_step:
+                control.should_save = False
+            return control
+
     return EvaluateLastStep()
+
+
+def _format_log(step: int, logs: dict[str, Any]) -> str:
+    """``step 25: loss 0.6931, learning_rate 1.8e-05, …`` (transformers' log dict on one line)."""
+    values = (f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items())
+    return f"step {step}: " + ", ".join(v for v in values if not v.startswith("total_flos "))
+
+
+def _quiet_log_callbacks(trainer: Any, progress: bool) -> None:
+    """Keep stdout for the caller's result: transformers prints each log dict (loss, dev metrics)
+    on stdout, through its progress bar or with ``print``. Progress bars and those lines go to
+    stderr instead when ``progress`` is on, else to this module's logger (INFO)."""
+    import sys
+
+    from transformers import PrinterCallback, ProgressCallback
+
+    class StderrProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                self.training_bar.write(_format_log(state.global_step, logs), file=sys.stderr)
+
+    class LogToLogger(PrinterCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                logger.info("%s", _format_log(state.global_step, logs))
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(StderrProgress() if progress else LogToLogger())
 
 
 def last_checkpoint(directory: Path) -> str | None:
@@ -109,7 +159,7 @@ def _resume_arg(config: TrainingConfig) -> str | bool | None:
     if config.resume_from == "latest":
         last = last_checkpoint(config.checkpoint_dir)
         if last is None:
-            raise InputError(f"resume_from='latest' but {config.checkpoint_dir} holds no checkpoint")
+            raise InputError(f"cannot resume from 'latest': {config.checkpoint_dir} holds no checkpoint")
         return last
     path = Path(config.resume_from)
     if not (path / "trainer_state.json").exists():
@@ -210,9 +260,11 @@ def run_training(
         evaluator=evaluator,
         callbacks=[_final_step_callback()],
     )
+    _quiet_log_callbacks(trainer, config.progress)
     resume = _resume_arg(config)
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume)
+    with quiet_loading():  # checkpoint writes and the best model's reload draw no bars
+        trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - start
 
     state = trainer.state
@@ -223,7 +275,10 @@ def run_training(
     ]
     losses = [(int(e["step"]), float(e["loss"])) for e in state.log_history if "loss" in e and "step" in e]
     model.eval()
-    save_final(config.path)
+    with quiet_loading():
+        save_final(config.path)
+    if not config.keep_checkpoints:
+        _remove_checkpoints(config.checkpoint_dir)
     result = TrainingResult(
         output_dir=config.path,
         global_step=int(state.global_step),
@@ -237,6 +292,26 @@ def run_training(
     )
     write_record(result, config, family, trainable=trainable, total=total)
     return result
+
+
+def _remove_checkpoints(directory: Path) -> None:
+    """After the final model is written, the checkpoints (each a full model plus optimizer state,
+    for resuming) are no longer needed: remove them unless ``keep_checkpoints``."""
+    import shutil
+
+    if not directory.is_dir():
+        return
+    try:
+        shutil.rmtree(directory)
+    except OSError as exc:
+        logger.warning("could not remove the checkpoints in %s: %s", directory, exc)
+    else:
+        logger.info("removed the checkpoints in %s (keep_checkpoints=True keeps them)", directory)
+
+
+def directory_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (what a training run left on disk)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
 def write_record(result: TrainingResult, config: TrainingConfig, family: Family, **counts: int) -> Path:

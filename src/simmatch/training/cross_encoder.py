@@ -101,6 +101,7 @@ def _build_cross_encoder(
     from sentence_transformers.base.modules import Transformer
     from sentence_transformers.cross_encoder import CrossEncoder
 
+    from simmatch.models._loading import quiet_loading
     from simmatch.models.registry import resolve_model
     from simmatch.settings import default_device
 
@@ -109,12 +110,13 @@ def _build_cross_encoder(
     # modules.json (pooling, normalize) must not be read as a cross-encoder's modules.
     # ignore_mismatched_sizes: a base that is itself a cross-encoder with another number of labels
     # (e.g. 3-class QBQTC -> regression) gets a fresh head instead of a size-mismatch error.
-    transformer = Transformer(
-        path,
-        transformer_task="sequence-classification",
-        config_kwargs=_label_config(labels),
-        model_kwargs={"ignore_mismatched_sizes": True},
-    )
+    with quiet_loading():
+        transformer = Transformer(
+            path,
+            transformer_task="sequence-classification",
+            config_kwargs=_label_config(labels),
+            model_kwargs={"ignore_mismatched_sizes": True},
+        )
     model = CrossEncoder(modules=[transformer], device=device or default_device())
     if not _reinit_empty_pooler(model.model):
         return model, "from the base model"

@@ -30,10 +30,12 @@ def load_sentence_transformer(base_model: str | Path, device: str | None = None)
     """The sentence-transformers model behind ``Embedder(base_model)``, loaded for training."""
     from sentence_transformers import SentenceTransformer
 
+    from simmatch.models._loading import quiet_loading
     from simmatch.models.registry import resolve_model
     from simmatch.settings import default_device
 
-    return SentenceTransformer(resolve_model(base_model), device=device or default_device())
+    with quiet_loading():
+        return SentenceTransformer(resolve_model(base_model), device=device or default_device())
 
 
 def _pair_dataset(data: PairDataset, spec_data: str) -> Any:
@@ -252,7 +254,7 @@ def _split_resume(
         if last_checkpoint(stage1_checkpoints):
             return "latest", None
         raise InputError(
-            f"resume_from='latest' but neither {config.checkpoint_dir} nor {stage1_checkpoints} "
+            f"cannot resume from 'latest': neither {config.checkpoint_dir} nor {stage1_checkpoints} "
             "holds a checkpoint"
         )
     if Path(resume).resolve().is_relative_to(stage1_dir.resolve()):
