@@ -312,3 +312,20 @@ def test_service_reranks_with_the_chosen_backend(cross3, tiny_embedder_dir, tmp_
     assert [r["index"] for r in got] == [r.index for r in expected]
     assert [r["relevance_score"] for r in got] == pytest.approx([r.score for r in expected], abs=1e-6)
     assert [c["backend"] for c in cards] == ["onnx", "onnx"]
+
+
+def test_count_tokens_is_the_same_for_every_backend(cross3):
+    """What the service charges a request (``PairClassifier.count_tokens``) is the transformers
+    tokenizer's pair length capped at ``max_length``, whichever backend's tokenizer counts it."""
+    from transformers import AutoTokenizer
+
+    pairs = [*PAIRS, LONG]
+    torch_clf = PairClassifier(cross3, device="cpu")
+    limit = torch_clf.config.max_length
+    reference = AutoTokenizer.from_pretrained(cross3)([a for a, _ in pairs], [b for _, b in pairs])
+    expected = [min(len(ids), limit) for ids in reference["input_ids"]]
+    assert expected[-1] == limit  # the long pair is capped
+    assert torch_clf.count_tokens(pairs) == expected
+    assert PairClassifier(cross3, backend="onnx").count_tokens(pairs) == expected
+    with pytest.raises(InputError, match=r"pairs\[0\]"):
+        torch_clf.count_tokens([("", "x")])

@@ -224,6 +224,12 @@ class PairClassifier:
         return int(min(positions, tok, 8192))
 
     # ------------------------------------------------------------------ inference
+    def count_tokens(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Tokens each pair costs the model (special tokens included; a pair longer than
+        ``max_length`` costs ``max_length``, as it is truncated), with any backend's tokenizer."""
+        ids, _ = encode_pairs(self.tokenizer, check_pairs(pairs), self.config.max_length)
+        return [len(x) for x in ids]
+
     def logits(
         self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32, show_progress: bool | None = None
     ) -> np.ndarray:

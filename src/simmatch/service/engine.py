@@ -172,17 +172,13 @@ class Engine:
         return await self._off_loop(self.embedder.count_tokens, _chars(texts), texts, kind=kind)
 
     async def pair_tokens(self, pairs: list[tuple[str, str]]) -> list[int]:
-        """What each pair costs the cross-encoder: its tokenizer's length, capped at the model's
-        ``max_length`` (longer pairs are truncated)."""
+        """``PairClassifier.count_tokens``: what each pair costs the cross-encoder (capped at its
+        ``max_length``: longer pairs are truncated)."""
         clf = self.cross_encoder
         if clf is None:
             raise RuntimeError("pair tokens without a cross-encoder")
 
-        def count() -> list[int]:
-            enc = clf.tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=False, verbose=False)
-            return [min(len(ids), clf.config.max_length) for ids in enc["input_ids"]]
-
-        return await self._off_loop(count, sum(_chars(p) for p in pairs))
+        return await self._off_loop(clf.count_tokens, sum(_chars(p) for p in pairs), pairs)
 
     def _admit(self, *counts: list[int]) -> None:
         if self._stopping is not None:
