@@ -64,8 +64,9 @@ _EWMA = 0.3
 # Items of one model call go to the model in separate groups when their lengths differ by more
 # than this many tokens and by more than half the longest.
 _PAD_SLACK = 32
-# While a model call runs, the next one is formed this long before the running one should end.
-_PREPARE_LEAD_S = 0.01
+# While a model call runs, the next one is formed this long before the running one should end
+# (a margin for the event loop, busy answering requests, to get to it).
+_PREPARE_LEAD_S = 0.02
 
 
 def retry_after_seconds(seconds: float) -> int:
