@@ -439,3 +439,32 @@ def test_a_single_request_is_not_delayed_by_the_prepared_call():
 
     prepared, batches = _run(_with_batcher(fn, body, max_wait_ms=0))
     assert (prepared, batches) == (0, 1)
+
+
+def test_nothing_is_kept_per_request():
+    """After requests are answered or abandoned, the batcher and the worker hold none of them
+    (before, an abandoned request stayed in the queue's heap, texts and all, until the next call
+    was formed)."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def fn(items):
+        entered.set()
+        release.wait(30)
+        return items
+
+    async def body(b):
+        first = asyncio.ensure_future(b.submit(["a"]))
+        await _until(entered.is_set)
+        gone = asyncio.ensure_future(b.submit(["b", "c"]))
+        await _until(lambda: b.queued == 2)
+        gone.cancel()
+        await asyncio.sleep(0)
+        assert (b.queued, b.queued_tokens, len(b._heap)) == (0, 0, 0)
+        release.set()
+        assert await first == ["a"]
+        await _until(lambda: not b._inflight)
+        return b.worker._pending, b._heap, b._inflight
+
+    pending, heap, inflight = _run(_with_batcher(fn, body, max_wait_ms=0))
+    assert (pending, heap, inflight) == ({}, [], {})

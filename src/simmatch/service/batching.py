@@ -284,6 +284,8 @@ class Batcher(Generic[T, R]):
             self._queued_items -= len(left)
             self._queued_tokens -= sum(request.costs[request.next :])
             request.next = len(request.items)
+        if not self._queued_items:  # every entry left is spent: keep no request (and its texts)
+            self._heap.clear()
 
     def _full(self) -> bool:
         return self._queued_items >= self.max_batch_size or self._queued_tokens >= self.max_batch_tokens
