@@ -282,7 +282,13 @@ def add_routes(app: FastAPI) -> None:
             }
             for b in engine.batchers
         }
-        return {"status": "ok", "batching": batching, "drain_estimate_s": round(engine.drain_seconds(), 3)}
+        return {
+            "status": "ok",
+            "batching": batching,
+            "drain_estimate_s": round(engine.drain_seconds(), 3),
+            "worker_busy_s": round(engine.worker.busy_seconds, 3),
+            "worker_calls": engine.worker.calls,
+        }
 
     @app.get(
         "/models",
