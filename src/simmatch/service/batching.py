@@ -17,8 +17,9 @@ to the model in separate groups, so a short text is not padded to a long one.
 The next model call is formed while the current one runs and handed to the worker at once (one
 prepared call per batcher), so the worker goes from one call to the next without waiting for the
 event loop (which answers the finished requests and encodes their responses meanwhile). The
-prepared call is formed when it is full, or when the running call is about to end by the measured
-cost per token, so a prepared call does not take fewer items than were worth waiting for.
+prepared call is formed when the running call is about to end by the measured cost per token
+(before the first measurement: when it ends), so it leaves out as few of the requests arriving
+meanwhile as it can; with the worker idle, a call waits at most ``max_wait_ms`` to fill, as ever.
 
 The batcher measures the model's recent cost per token, which gives the ``Retry-After`` of a full
 queue (the estimated time to drain all queues of the worker). A request whose future is cancelled
@@ -198,20 +199,10 @@ class Batcher(Generic[T, R]):
         """Estimated seconds to finish this batcher's queued items and its model calls handed to
         the worker."""
         per_token = self.seconds_per_token or PRIOR_SECONDS_PER_TOKEN
-        seconds = self._queued_tokens * per_token
-        now = time.monotonic()
-        for batch in list(self._inflight):
-            started = batch.started
-            elapsed = 0.0 if started is None else now - started
-            seconds += max(0.0, batch.tokens * per_token - elapsed)
-        return seconds
+        return self._queued_tokens * per_token + self._inflight_seconds(per_token)
 
-    def _inflight_seconds(self) -> float | None:
-        """Estimated seconds until the model calls handed to the worker are done, or None when
-        the cost per token is not measured yet."""
-        per_token = self.seconds_per_token
-        if per_token is None:
-            return None
+    def _inflight_seconds(self, per_token: float) -> float:
+        """Estimated seconds until the model calls handed to the worker are done."""
         now = time.monotonic()
         seconds = 0.0
         for batch in list(self._inflight):
@@ -333,8 +324,10 @@ class Batcher(Generic[T, R]):
             while True:
                 remaining: float | None
                 if self._inflight:
-                    busy = self._inflight_seconds()
-                    remaining = None if busy is None else busy - _PREPARE_LEAD_S
+                    per_token = self.seconds_per_token
+                    remaining = (
+                        None if per_token is None else self._inflight_seconds(per_token) - _PREPARE_LEAD_S
+                    )
                 elif self._full():
                     break
                 else:
