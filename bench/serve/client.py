@@ -139,3 +139,10 @@ def batch_stats(base: str) -> dict[str, Any]:
     import httpx
 
     return httpx.get(f"{base}/health", timeout=10).json()["batching"]
+
+
+def worker_busy_seconds(base: str) -> float:
+    """Seconds the service's model worker has spent in model calls since start-up."""
+    import httpx
+
+    return float(httpx.get(f"{base}/health", timeout=10).json()["worker_busy_s"])

@@ -5,7 +5,8 @@
 2. For each endpoint (/v1/embeddings with base64 output, as the openai client asks; /similarity),
    --clients concurrent clients send requests back to back for --duration seconds. Each request
    carries --per-request short Chinese texts (or pairs) from LCQMC test.tsv, in file order.
-   Records requests/s, p50/p99 latency, errors and the server's mean model batch size.
+   Records requests/s, p50/p99 latency, errors, the server's mean model batch size and the share
+   of the time its model worker spent in model calls (below 1: it waited between calls).
 3. Runs the library in this process on the same requests, merged the way the service's batcher
    merges them at full load (as many whole requests per model call as fit in its
    max_batch_size of 64 items), for the same duration, and reports the service's throughput as
@@ -59,6 +60,7 @@ from client import (
     rss_mib,
     start_server,
     wait_ready,
+    worker_busy_seconds,
 )
 
 from _common import DATA_ROOT, ROOT, load_average, machine
@@ -226,15 +228,17 @@ def throughput(args: argparse.Namespace, argv: list[str] | None) -> int:
             latencies: list[float] = []
             errors: dict[str, int] = {}
             elapsed = local_s = 0.0
-            server_cpu = client_cpu = local_cpu = 0.0
+            server_cpu = client_cpu = local_cpu = worker_busy = 0.0
             local_done = local_calls = sent = 0
             while elapsed < args.duration:
                 span = min(args.slice, args.duration - elapsed)
+                w0 = worker_busy_seconds(base)
                 s0, c0 = cpu_seconds(proc.pid), time.process_time()
                 lat, err, took, n = asyncio.run(
                     load(base, headers, PATHS[endpoint], bodies, args.clients, span, offset=sent)
                 )
                 server_cpu += cpu_seconds(proc.pid) - s0
+                worker_busy += worker_busy_seconds(base) - w0
                 client_cpu += time.process_time() - c0
                 latencies += lat
                 for key, count in err.items():
@@ -267,6 +271,9 @@ def throughput(args: argparse.Namespace, argv: list[str] | None) -> int:
                 "p99_ms": round(float(np.percentile(lat_ms, 99)), 1),
                 "server_model_calls": batches,
                 "server_mean_batch": round(items / batches, 1) if batches else None,
+                # The share of the service's time its model worker spent in model calls: below 1,
+                # the worker waited between calls.
+                "server_worker_busy": round(worker_busy / elapsed, 3),
                 "inprocess_rps": round(local["rps"], 2),
                 "inprocess_model_calls": local["model_calls"],
                 "inprocess_batch": group * items_per_request,
@@ -329,6 +336,8 @@ def print_table(report: dict[str, Any]) -> None:
             f"{r['server_cpu_ms_per_request']:>10.1f} {r['inprocess_cpu_ms_per_request']:>7.1f} "
             f"{r['cpu_efficiency']:>7.2f}"
         )
+    for name, r in report["endpoints"].items():
+        print(f"{name}: the model worker was busy {100 * r['server_worker_busy']:.0f}% of the service's time")
     rss = report["rss_mib"]
     print(
         f"server RSS: {rss['start']:.0f} MiB after warm-up, {rss['end']:.0f} MiB at the end "

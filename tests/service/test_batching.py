@@ -390,3 +390,81 @@ def test_cancelled_requests_leave_the_queue_unrun():
 
     assert _run(_with_batcher(fn, body, max_wait_ms=0)) == (["a"], ["b"])
     assert seen == ["a", "b"]
+
+
+# ------------------------------------------------------------------ keeping the worker busy (issue 16)
+def test_next_call_is_formed_while_the_current_one_runs():
+    """While the worker runs call k, call k+1 is formed and handed to it, so the worker starts
+    k+1 without waiting for the event loop: here the loop is blocked (a synchronous wait) when
+    call k ends, and k+1 still starts. Before, k+1 was formed on the loop after k's answer."""
+    release = threading.Event()
+    second_started = threading.Event()
+    calls: list[list[str]] = []
+
+    def fn(items):
+        calls.append(list(items))
+        if len(calls) == 2:  # the first call after the warm-up: held until the test releases it
+            release.wait(30)
+        if len(calls) == 3:
+            second_started.set()
+        return [x.upper() for x in items]
+
+    async def body(b):
+        assert await b.submit(["w"]) == ["W"]  # measures the cost per token
+        b.seconds_per_token = 1e-9  # so the running call is "about to end" at once
+        first = asyncio.ensure_future(b.submit(["a"]))
+        await _until(lambda: len(calls) == 2)  # 'a' is in the model
+        second = asyncio.ensure_future(b.submit(["b", "c"]))
+        await _until(lambda: b.prepared == 2)  # formed while 'a' runs
+        assert (b.queued, b.running) == (2, 1)
+        assert "b" not in calls[-1]
+        release.set()
+        started = second_started.wait(10)  # blocks the event loop: the worker goes on alone
+        return started, await first, await second
+
+    started, first, second = _run(_with_batcher(fn, body, max_wait_ms=0))
+    assert started, "the worker waited for the event loop between calls"
+    assert (first, second) == (["A"], ["B", "C"])
+    assert calls == [["w"], ["a"], ["b", "c"]]
+
+
+def test_a_single_request_is_not_delayed_by_the_prepared_call():
+    """With the worker idle, a request goes to the model after ``max_wait_ms``, as before: the
+    prepared call only forms while another call runs."""
+    fn = Recorder()
+
+    async def body(b):
+        assert await b.submit(["x"]) == ["X"]
+        return b.prepared, b.stats.batches
+
+    prepared, batches = _run(_with_batcher(fn, body, max_wait_ms=0))
+    assert (prepared, batches) == (0, 1)
+
+
+def test_nothing_is_kept_per_request():
+    """After requests are answered or abandoned, the batcher and the worker hold none of them
+    (before, an abandoned request stayed in the queue's heap, texts and all, until the next call
+    was formed)."""
+    release = threading.Event()
+    entered = threading.Event()
+
+    def fn(items):
+        entered.set()
+        release.wait(30)
+        return items
+
+    async def body(b):
+        first = asyncio.ensure_future(b.submit(["a"]))
+        await _until(entered.is_set)
+        gone = asyncio.ensure_future(b.submit(["b", "c"]))
+        await _until(lambda: b.queued == 2)
+        gone.cancel()
+        await asyncio.sleep(0)
+        assert (b.queued, b.queued_tokens, len(b._heap)) == (0, 0, 0)
+        release.set()
+        assert await first == ["a"]
+        await _until(lambda: not b._inflight)
+        return b.worker._pending, b._heap, b._inflight
+
+    pending, heap, inflight = _run(_with_batcher(fn, body, max_wait_ms=0))
+    assert (pending, heap, inflight) == ({}, [], {})

@@ -204,3 +204,14 @@ def test_health_reports_batching(client):
     assert body["status"] == "ok"
     assert body["batching"]["embed-query"]["items"] >= 2
     assert set(body["batching"]) == {"embed-query", "embed-passage", "pairs"}
+
+
+def test_health_reports_the_model_workers_busy_time(client):
+    """``worker_busy_s`` / ``worker_calls`` (issue 16): the bench divides the change in busy time
+    by the window's length to show whether the worker waits between calls."""
+    before = client.get("/health").json()
+    client.post("/v1/embeddings", json={"input": ["a", "b"]})
+    after = client.get("/health").json()
+    engine = client.app.state.engine
+    assert after["worker_calls"] == before["worker_calls"] + 1 == engine.worker.calls
+    assert after["worker_busy_s"] > before["worker_busy_s"] >= 0

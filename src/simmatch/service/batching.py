@@ -14,6 +14,13 @@ time. So a long request is split into sub-batches that interleave with other req
 short requests keep moving while it runs. Within a model call, items of very different lengths go
 to the model in separate groups, so a short text is not padded to a long one.
 
+The next model call is formed while the current one runs and handed to the worker at once (one
+prepared call per batcher), so the worker goes from one call to the next without waiting for the
+event loop (which answers the finished requests and encodes their responses meanwhile). The
+prepared call is formed when the running call is about to end by the measured cost per token
+(before the first measurement: when it ends), so it leaves out as few of the requests arriving
+meanwhile as it can; with the worker idle, a call waits at most ``max_wait_ms`` to fill, as ever.
+
 The batcher measures the model's recent cost per token, which gives the ``Retry-After`` of a full
 queue (the estimated time to drain all queues of the worker). A request whose future is cancelled
 (its client went away) leaves the queue at once; its items still waiting are never run.
@@ -58,6 +65,9 @@ _EWMA = 0.3
 # Items of one model call go to the model in separate groups when their lengths differ by more
 # than this many tokens and by more than half the longest.
 _PAD_SLACK = 32
+# While a model call runs, the next one is formed this long before the running one should end
+# (a margin for the event loop, busy answering requests, to get to it).
+_PREPARE_LEAD_S = 0.02
 
 
 def retry_after_seconds(seconds: float) -> int:
@@ -89,6 +99,19 @@ class _Request(Generic[T, R]):
     def __post_init__(self) -> None:
         self.results = [None] * len(self.items)
         self.remaining = len(self.items)
+
+
+@dataclass(eq=False)
+class _Batch(Generic[T, R]):
+    """One model call handed to the worker: its items as (request, index), and its tokens."""
+
+    entries: list[tuple[_Request[T, R], int]]
+    tokens: int
+    started: float | None = None  # monotonic time the worker began it (set in the worker thread)
+
+    @property
+    def requests(self) -> list[_Request[T, R]]:
+        return list(dict.fromkeys(r for r, _ in self.entries))
 
 
 @dataclass
@@ -144,34 +167,47 @@ class Batcher(Generic[T, R]):
         self._seq = itertools.count()
         self._queued_items = 0
         self._queued_tokens = 0
-        self._arrived: asyncio.Event | None = None
+        self._arrived: asyncio.Event | None = None  # set on arrivals and when a model call ends
         self._task: asyncio.Task[None] | None = None
-        self._running: list[_Request[T, R]] = []  # requests in the model call under way
-        self._inflight: tuple[int, float] | None = None  # (tokens, start) of that call
+        self._inflight: dict[_Batch[T, R], asyncio.Task[None]] = {}  # handed to the worker, not answered
         self._closed: ServiceStoppingError | None = None
         worker.batchers.append(self)
 
     @property
     def queued(self) -> int:
-        """Items waiting for the model (not yet in a model call)."""
-        return self._queued_items
+        """Items waiting for the model: not yet in a model call, or in the prepared call that
+        waits behind the one under way."""
+        return self._queued_items + self.prepared
 
     @property
     def queued_tokens(self) -> int:
-        return self._queued_tokens
+        return self._queued_tokens + sum(b.tokens for b in self._inflight if b.started is None)
 
     @property
     def running(self) -> int:
         """Requests with items in the model call under way."""
-        return len(self._running)
+        started = [b for b in self._inflight if b.started is not None]
+        return len({r for b in started for r in b.requests})
+
+    @property
+    def prepared(self) -> int:
+        """Items formed into a model call that waits for the worker (the call after the one under
+        way)."""
+        return sum(len(b.entries) for b in self._inflight if b.started is None)
 
     def drain_seconds(self) -> float:
-        """Estimated seconds to finish this batcher's queued items and its model call under way."""
+        """Estimated seconds to finish this batcher's queued items and its model calls handed to
+        the worker."""
         per_token = self.seconds_per_token or PRIOR_SECONDS_PER_TOKEN
-        seconds = self._queued_tokens * per_token
-        if self._inflight is not None:
-            tokens, started = self._inflight
-            seconds += max(0.0, tokens * per_token - (time.monotonic() - started))
+        return self._queued_tokens * per_token + self._inflight_seconds(per_token)
+
+    def _inflight_seconds(self, per_token: float) -> float:
+        """Estimated seconds until the model calls handed to the worker are done."""
+        now = time.monotonic()
+        seconds = 0.0
+        for batch in list(self._inflight):
+            elapsed = 0.0 if batch.started is None else now - batch.started
+            seconds += max(0.0, batch.tokens * per_token - elapsed)
         return seconds
 
     def start(self) -> None:
@@ -191,14 +227,17 @@ class Batcher(Generic[T, R]):
     async def stop(self) -> None:
         stopping = self._closed or ServiceStoppingError()
         self._closed = stopping
-        running = list(self._running)  # cancelling the dispatcher forgets them
-        if self._task is not None:
-            self._task.cancel()
+        inflight = dict(self._inflight)  # cancelling their tasks forgets them
+        tasks = [t for t in (self._task, *inflight.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for request in running:
-            _fail(request, stopping)
+                await task
+        self._task = None
+        for batch in inflight:
+            for request in batch.requests:
+                _fail(request, stopping)
         self.fail_queued(stopping)
 
     async def submit(self, items: Sequence[T], costs: Sequence[int] | None = None) -> list[R]:
@@ -215,7 +254,7 @@ class Batcher(Generic[T, R]):
         weights = [1] * len(items) if costs is None else [max(1, int(c)) for c in costs]
         if len(weights) != len(items):
             raise ValueError(f"{len(items)} items with {len(weights)} costs")
-        queued = self._queued_items
+        queued = self.queued
         if queued and queued + len(items) > self.max_queue:
             self.stats.rejected += 1
             wait = retry_after_seconds(self.worker.drain_seconds())
@@ -236,6 +275,8 @@ class Batcher(Generic[T, R]):
             self._queued_items -= len(left)
             self._queued_tokens -= sum(request.costs[request.next :])
             request.next = len(request.items)
+        if not self._queued_items:  # every entry left is spent: keep no request (and its texts)
+            self._heap.clear()
 
     def _full(self) -> bool:
         return self._queued_items >= self.max_batch_size or self._queued_tokens >= self.max_batch_tokens
@@ -266,34 +307,60 @@ class Batcher(Generic[T, R]):
         return batch
 
     async def _dispatch(self) -> None:
-        arrived = self._arrived
-        if arrived is None:
+        wake = self._arrived
+        if wake is None:
             raise RuntimeError("start() creates the event before the dispatcher runs")
         loop = asyncio.get_running_loop()
         while True:
-            while not self._queued_items:
-                arrived.clear()
-                await arrived.wait()
-            # Give a batch a moment to fill, unless it is full already.
+            # At most one call waits for the worker behind the one under way.
+            while not self._queued_items or len(self._inflight) >= 2:
+                wake.clear()
+                await wake.wait()
+            # While another call is under way, keep filling until that call is about to end
+            # (until it ends, before the cost per token is measured): a call formed too early
+            # would leave out requests arriving meanwhile. Otherwise give the batch a moment to
+            # fill, unless it is full already.
             deadline = loop.time() + self.max_wait
-            while not self._full():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+            while True:
+                remaining: float | None
+                if self._inflight:
+                    per_token = self.seconds_per_token
+                    remaining = (
+                        None if per_token is None else self._inflight_seconds(per_token) - _PREPARE_LEAD_S
+                    )
+                elif self._full():
                     break
-                arrived.clear()
+                else:
+                    remaining = deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    break
+                wake.clear()
                 try:
-                    await asyncio.wait_for(arrived.wait(), remaining)
+                    await asyncio.wait_for(wake.wait(), remaining)
                 except asyncio.TimeoutError:
                     break
-            batch = self._take()
-            if batch:
-                await self._run(batch)
+            entries = self._take()
+            if entries:
+                self._launch(_Batch(entries, sum(r.costs[i] for r, i in entries)))
             else:  # only abandoned requests were left: let their callbacks update the counts
                 await asyncio.sleep(0)
 
-    def _call(self, items: list[T], costs: list[int]) -> tuple[list[R], float]:
+    def _launch(self, batch: _Batch[T, R]) -> None:
+        """Hand ``batch`` to the worker now; its requests are answered when it is done."""
+        task = asyncio.get_running_loop().create_task(self._run(batch), name=f"batch-{self.name}")
+        self._inflight[batch] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._inflight.pop(batch, None)
+            if self._arrived is not None:
+                self._arrived.set()
+
+        task.add_done_callback(done)
+
+    def _call(self, batch: _Batch[T, R], items: list[T], costs: list[int]) -> tuple[list[R], float]:
         """In the worker thread: ``fn`` over groups of similar length; the results in item
         order, and the seconds the model took."""
+        batch.started = time.monotonic()
         t0 = time.perf_counter()
         out: list[Any] = [None] * len(items)
         for group in length_groups(costs):
@@ -304,41 +371,36 @@ class Batcher(Generic[T, R]):
                 out[i] = result
         return out, time.perf_counter() - t0
 
-    async def _run(self, batch: list[tuple[_Request[T, R], int]]) -> None:
-        items = [r.items[i] for r, i in batch]
-        costs = [r.costs[i] for r, i in batch]
-        requests = list(dict.fromkeys(r for r, _ in batch))
-        self._running = requests
-        self._inflight = (sum(costs), time.monotonic())
+    async def _run(self, batch: _Batch[T, R]) -> None:
+        entries = batch.entries
+        items = [r.items[i] for r, i in entries]
+        costs = [r.costs[i] for r, i in entries]
+        requests = batch.requests
         try:
-            outputs, seconds = await self.worker.run(self._call, items, costs)
+            outputs, seconds = await self.worker.run(self._call, batch, items, costs)
         except ServiceStoppingError as exc:
             for request in requests:
                 _fail(request, exc)
             return
         except SimmatchError as exc:
-            self._running = []
-            self._inflight = None
             if len(requests) == 1:
                 _fail(requests[0], exc)
                 return
             for request in requests:  # isolate the bad request: retry each alone
                 if not request.future.done():
-                    await self._run([(r, i) for r, i in batch if r is request])
+                    alone = [(r, i) for r, i in entries if r is request]
+                    await self._run(_Batch(alone, sum(r.costs[i] for r, i in alone)))
             return
         except Exception as exc:  # not swallowed: every waiting request receives it
             logger.exception("model call failed in batcher %s", self.name)
             for request in requests:
                 _fail(request, exc)
             return
-        finally:
-            self._running = []
-            self._inflight = None
-        self._observe(sum(costs), seconds)
+        self._observe(batch.tokens, seconds)
         self.stats.batches += 1
         self.stats.items += len(items)
         self.stats.largest = max(self.stats.largest, len(items))
-        for (request, i), out in zip(batch, outputs):
+        for (request, i), out in zip(entries, outputs):
             request.results[i] = out
             request.remaining -= 1
             if request.remaining == 0 and not request.future.done():

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+import numpy as np
+from fastapi import FastAPI, Request, Response
 
 from simmatch.errors import InputError
 from simmatch.models._inputs import check_text, check_texts
@@ -120,6 +122,27 @@ class Checks:
             )
 
 
+def embeddings_body(vectors: np.ndarray, encoding_format: str, model: str, tokens: int) -> bytes:
+    """The ``/v1/embeddings`` answer (``schemas.EmbeddingResponse``) as JSON bytes, encoded here
+    in one pass: the same bytes FastAPI writes for the equivalent dict, without validating the
+    dict against the response model and converting it again first (for many vectors, that took
+    longer than encoding)."""
+    rows = np.ascontiguousarray(vectors, dtype="<f4")
+    if encoding_format == "base64":
+        values: list[Any] = [base64.b64encode(row.tobytes()).decode("ascii") for row in rows]
+    else:
+        values = rows.tolist()
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(values)]
+    answer = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    # Starlette's JSONResponse settings, so the bytes equal FastAPI's own encoding.
+    return json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
 def _checks(request: Request) -> Checks:
     return Checks(_engine(request).settings.limits)
 
@@ -132,7 +155,7 @@ def add_routes(app: FastAPI) -> None:
     matching = partial(app.post, response_model_exclude_none=True, responses=errors, tags=["matching"])
 
     @app.post("/v1/embeddings", response_model=s.EmbeddingResponse, responses=errors, tags=["embeddings"])
-    async def embeddings(body: s.EmbeddingRequest, request: Request) -> dict[str, Any]:
+    async def embeddings(body: s.EmbeddingRequest, request: Request) -> Response:
         """OpenAI-compatible embeddings (``Embedder.encode``, L2-normalized)."""
         engine = _engine(request)
         if body.model is not None and not engine.serves_embedder(body.model):
@@ -152,15 +175,10 @@ def add_routes(app: FastAPI) -> None:
                 param="dimensions",
             )
         out = await _served(request, engine.embed(texts, body.input_type))
-        data = []
-        for i, vec in enumerate(out.vectors):
-            if body.encoding_format == "base64":
-                value: Any = base64.b64encode(vec.astype("<f4", copy=False).tobytes()).decode("ascii")
-            else:
-                value = vec.tolist()
-            data.append({"object": "embedding", "index": i, "embedding": value})
-        usage = {"prompt_tokens": out.tokens, "total_tokens": out.tokens}
-        return {"object": "list", "data": data, "model": engine.embedder_id, "usage": usage}
+        return Response(
+            embeddings_body(out.vectors, body.encoding_format, engine.embedder_id, out.tokens),
+            media_type="application/json",
+        )
 
     @app.post("/similarity", response_model=s.SimilarityResponse, responses=errors, tags=["matching"])
     async def similarity(body: s.SimilarityRequest, request: Request) -> dict[str, Any]:
@@ -265,7 +283,13 @@ def add_routes(app: FastAPI) -> None:
             }
             for b in engine.batchers
         }
-        return {"status": "ok", "batching": batching, "drain_estimate_s": round(engine.drain_seconds(), 3)}
+        return {
+            "status": "ok",
+            "batching": batching,
+            "drain_estimate_s": round(engine.drain_seconds(), 3),
+            "worker_busy_s": round(engine.worker.busy_seconds, 3),
+            "worker_calls": engine.worker.calls,
+        }
 
     @app.get(
         "/models",

@@ -221,6 +221,11 @@ class HealthResponse(BaseModel):
     drain_estimate_s: float = Field(
         description="estimated seconds to finish the queued work (queued tokens × measured seconds per token)"
     )
+    worker_busy_s: float = Field(
+        description="seconds the model worker has spent in calls since start-up (its utilization over a "
+        "window: the change in this over the window's length)"
+    )
+    worker_calls: int = Field(description="calls the model worker has run since start-up")
 
 
 class ModelCard(BaseModel):

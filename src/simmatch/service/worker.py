@@ -66,6 +66,8 @@ class ModelWorker:
         self._trim_interval = trim_interval_s
         self._last_trim = time.monotonic()
         self.batchers: list[Drains] = []  # those whose queues this worker drains
+        self.busy_seconds = 0.0  # time spent in calls (written by the worker thread only)
+        self.calls = 0
         self._thread = threading.Thread(target=self._serve, name="simmatch-model", daemon=True)
         self._thread.start()
 
@@ -91,11 +93,14 @@ class ModelWorker:
                 continue
             result: Any = None
             error: BaseException | None = None
+            t0 = time.perf_counter()
             try:
                 result = call.fn(*call.args, **call.kwargs)
             except BaseException as exc:  # handed to the caller, not swallowed
                 error = exc
             finally:
+                self.busy_seconds += time.perf_counter() - t0
+                self.calls += 1
                 if self._trim is not None and time.monotonic() - self._last_trim >= self._trim_interval:
                     self._trim(0)
                     self._last_trim = time.monotonic()
