@@ -1,7 +1,8 @@
 """Losses for both model families, in sentence-transformers' ``Loss(model, **hp)`` form.
 
 Cross-encoder: ``CrossEntropyLoss`` (sentence-transformers), :class:`SigmoidMSELoss`,
-:class:`LabelSmoothedCrossEntropyLoss`, :class:`ClassBalancedCrossEntropyLoss`. Twin tower (all sentence-transformers): ``CoSENTLoss``,
+:class:`LabelSmoothedCrossEntropyLoss`, :class:`ClassBalancedCrossEntropyLoss`. Twin tower (all
+sentence-transformers): ``CoSENTLoss``,
 ``ContrastiveLoss`` (cosine margin), ``MultipleNegativesRankingLoss``. :func:`build_loss` picks one
 by name (``ce``, ``lsce``, ``balanced-ce``, ``mse``, ``cosent``, ``contrastive``, ``mnrl``).
 """
