@@ -21,6 +21,7 @@ import numpy as np
 from simmatch.errors import InputError
 from simmatch.models._checks import check_trained_head
 from simmatch.models._inputs import check_pairs, check_text, check_texts, check_top_k
+from simmatch.models.heads import is_pooled_head, load_pooled_head, sequence_classifier
 from simmatch.models.registry import builtin_name, resolve_model
 from simmatch.models.results import (
     THRESHOLD_LABELS,
@@ -70,11 +71,14 @@ class PairClassifier:
         self.model_name = builtin_name(str(model)) or str(model)
         self.path = resolve_model(model)
         self.device = device or default_device()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model, loading = AutoModelForSequenceClassification.from_pretrained(
-            self.path, output_loading_info=True
-        )
-        check_trained_head(self.model, loading, self.model_name, self.path)
+        if is_pooled_head(self.path):  # a head on pooled token states (simmatch.models.heads)
+            self.model, self.tokenizer = load_pooled_head(self.path, self.device)
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+                self.path, output_loading_info=True
+            )
+            check_trained_head(self.model, loading, self.model_name, self.path)
         self.model.to(self.device).eval()
         saved = _read_config(Path(self.path))
         self.config = PairClassifierConfig(
@@ -150,7 +154,7 @@ class PairClassifier:
         self.path = name
         self.device = str(cross_encoder.device)
         self.tokenizer = cross_encoder.tokenizer
-        self.model = cross_encoder.model
+        self.model = sequence_classifier(cross_encoder)
         self.config = PairClassifierConfig(
             threshold=float(threshold),
             threshold_labels=(negative, positive),
