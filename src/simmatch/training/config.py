@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from simmatch.errors import InputError
+
 LrScheduler = Literal["linear", "cosine", "constant_with_warmup"]
 LR_SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 Head = Literal["auto", "cls", "mean"]
 HEADS = ("auto", "cls", "mean")
-
-from simmatch.errors import InputError
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -31,7 +31,7 @@ class TrainingConfig:
     max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides epochs)")
     batch_size: int = _opt(16, "training examples per optimizer step")
     lr: float = _opt(2e-5, "peak learning rate (AdamW; schedule: lr_scheduler)")
-    lr_scheduler: LrScheduler = _opt(
+    lr_scheduler: LrScheduler = _opt(  # noqa: RUF009  (a Literal of strings, immutable)
         "linear", "learning-rate schedule after warm-up: linear decay to 0, cosine, or constant"
     )
     head_lr: float | None = _opt(
@@ -49,7 +49,7 @@ class TrainingConfig:
     layers: int | None = _opt(
         None, "cross-encoder: keep only the first N encoder layers (6 of 12 halves the cost)"
     )
-    head: Head = _opt(
+    head: Head = _opt(  # noqa: RUF009  (a Literal of strings, immutable)
         "auto",
         "cross-encoder head: cls (first token + pooler, BERT's), mean (mean of the pair's token "
         "states); auto = the base's trained pooler if it has one, else mean",
