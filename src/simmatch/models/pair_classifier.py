@@ -71,7 +71,11 @@ class PairClassifier:
         self.model_name = builtin_name(str(model)) or str(model)
         self.path = resolve_model(model)
         self.device = device or default_device()
-        if is_pooled_head(self.path):  # a head on pooled token states (simmatch.models.heads)
+        if _kind(Path(self.path)) == "ensemble":  # several models combined (simmatch.ensemble)
+            from simmatch.ensemble.model import load_ensemble
+
+            self.model, self.tokenizer = load_ensemble(self.path, device=self.device), None
+        elif is_pooled_head(self.path):  # a head on pooled token states (simmatch.models.heads)
             self.model, self.tokenizer = load_pooled_head(self.path, self.device)
         else:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
@@ -206,6 +210,8 @@ class PairClassifier:
         checked = check_pairs(pairs)
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        if hasattr(self.model, "pair_logits"):  # an ensemble runs its own members
+            return self.model.pair_logits(checked, batch_size=batch_size)
         order = sorted(range(len(checked)), key=lambda i: -(len(checked[i][0]) + len(checked[i][1])))
         out = np.zeros((len(checked), int(self.model.config.num_labels)), dtype=np.float32)
         truncated = 0
@@ -279,6 +285,14 @@ class PairClassifier:
     def __repr__(self) -> str:
         head = "regression" if self.is_regression else f"labels={self.labels}"
         return f"PairClassifier({self.model_name!r}, {head})"
+
+
+def _kind(path: Path) -> str | None:
+    """The ``kind`` field of a directory's ``simmatch.json`` (``"ensemble"``, …), if any."""
+    try:
+        return json.loads((path / CONFIG_NAME).read_text(encoding="utf-8")).get("kind")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
 
 
 def _read_config(path: Path) -> PairClassifierConfig:

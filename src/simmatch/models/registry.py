@@ -92,8 +92,10 @@ def resolve_model(name: str | Path) -> str:
     if path.exists():
         if not path.is_dir():
             raise ModelNotFoundError(f"model path {text} is a file; expected a model directory")
-        if not (path / "config.json").exists() and not (path / "modules.json").exists():
-            raise ModelNotFoundError(f"{text} is not a model directory (no config.json or modules.json)")
+        if not any((path / name).exists() for name in ("config.json", "modules.json", "simmatch.json")):
+            raise ModelNotFoundError(
+                f"{text} is not a model directory (no config.json, modules.json or simmatch.json)"
+            )
         return str(path)
     looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
     if looks_like_path:
