@@ -75,7 +75,10 @@ class TextRankingPipeline:
 
 
 def pipeline(task: str, model: str | Embedder | PairClassifier | None = None, **kwargs: Any) -> Any:
-    """Build a ModelScope-style pipeline. ``model`` is a name/path or an already-loaded model."""
+    """Build a ModelScope-style pipeline. ``model`` is a name/path or an already-loaded model;
+    by default the built-in e5 (``sentence-embedding``), the built-in paraphrase cross-encoder
+    ``paraphrase-zh`` (``sentence-similarity``) or relevance cross-encoder ``relevance-zh``
+    (``text-ranking``)."""
     if task == "sentence-embedding":
         if isinstance(model, PairClassifier):
             raise InputError("sentence-embedding needs an embedding model, got a PairClassifier")
@@ -83,9 +86,10 @@ def pipeline(task: str, model: str | Embedder | PairClassifier | None = None, **
         return SentenceEmbeddingPipeline(emb)
     if task in ("sentence-similarity", "text-ranking"):
         if model is None:
-            raise InputError(
-                f"task {task!r} needs a cross-encoder model (a trained PairClassifier directory)"
-            )
+            # The built-in cross-encoders: paraphrase yes/no for similarity, graded relevance for ranking.
+            from simmatch.models.registry import DEFAULT_PARAPHRASE_MODEL, DEFAULT_RELEVANCE_MODEL
+
+            model = DEFAULT_PARAPHRASE_MODEL if task == "sentence-similarity" else DEFAULT_RELEVANCE_MODEL
         if isinstance(model, Embedder):
             raise InputError(f"task {task!r} needs a cross-encoder (PairClassifier), got an Embedder")
         clf = model if isinstance(model, PairClassifier) else PairClassifier(model, **kwargs)

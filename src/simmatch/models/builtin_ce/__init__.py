@@ -48,7 +48,8 @@ BUILTIN_CROSS_ENCODERS: dict[str, BuiltinCrossEncoder] = {
         BuiltinCrossEncoder(
             "relevance-zh",
             ("0", "1", "2"),
-            "query–title relevance 0/1/2 (QBQTC), e5-small body, 6 layers, mean head; trained on qbqtc/dev.json",
+            "query–title relevance 0/1/2 (QBQTC), e5-small body, 6 layers, mean head; "
+            "trained on qbqtc/dev.json",
         ),
         BuiltinCrossEncoder(
             "paraphrase-zh",
