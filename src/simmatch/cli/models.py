@@ -33,10 +33,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'name':<24} {'kind':<26} {'ready':<5}  {'languages':<18} path")
     for r in rows:
         ready = "yes" if r["ready"] else "no"
-        kind = (
-            f"embedder, dim {r['dim']}"
-            if r["family"] == "embedder"
-            else "labels " + "/".join(r["labels"] or [])
-        )
+        labels = r["labels"] if isinstance(r["labels"], list) else []
+        kind = f"embedder, dim {r['dim']}" if r["family"] == "embedder" else "labels " + "/".join(labels)
         print(f"{r['name']:<24} {kind:<26} {ready:<5}  {r['languages']:<18} {r['path']}")
     return 0

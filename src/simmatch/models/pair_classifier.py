@@ -56,6 +56,9 @@ class PairClassifier:
     '2'
     """
 
+    model: Any  # a transformers sequence classifier, a pooled-head model or an ensemble
+    tokenizer: Any
+
     def __init__(
         self,
         model: str | Path,
@@ -168,6 +171,8 @@ class PairClassifier:
 
     def save(self, path: str | Path) -> Path:
         """Weights, tokenizer and ``simmatch.json`` in one directory that ``PairClassifier`` loads."""
+        if hasattr(self.model, "pair_logits"):  # an ensemble saves its members and combiner
+            return Path(self.model.save(path))
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(out)
