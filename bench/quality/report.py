@@ -214,4 +214,11 @@ def write_doc(rows: dict[str, Any], doc: Path) -> None:
         "",
     ]
     doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text("\n".join(body), encoding="utf-8")
+    text = "\n".join(body)
+    if doc.exists():  # keep the built-in cross-encoder section (bench/quality/builtin_report.py)
+        from builtin_report import END, START, splice
+
+        previous = doc.read_text(encoding="utf-8")
+        if START in previous and END in previous:
+            text = splice(text, [START + previous.split(START, 1)[1].split(END, 1)[0] + END])
+    doc.write_text(text, encoding="utf-8")
