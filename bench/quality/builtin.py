@@ -3,6 +3,7 @@
     python bench/quality/builtin.py heads       --out runs/heads       # cls vs mean head, QBQTC dev.json only
     python bench/quality/builtin.py relevance   --out runs/relevance   # the QBQTC relevance model
     python bench/quality/builtin.py paraphrase  --out runs/paraphrase  # the Chinese paraphrase model
+    python bench/quality/builtin.py ensemble --members runs/a runs/b --out runs/ens  # relevance ensemble
 
 Every choice (head, checkpoint) is made on a hold-out of the training data, never on a reported
 split. A run resumes from its latest checkpoint when started again with the same --out. Results
@@ -169,9 +170,45 @@ def run_model(args: argparse.Namespace) -> None:
     )
 
 
+def run_ensemble(args: argparse.Namespace) -> None:
+    """Relevance ensemble: members + pair features, a logistic stacker fitted on the members'
+    own hold-out (the one that picked their checkpoints; never a reported split)."""
+    from simmatch.data import resolve_dataset
+    from simmatch.ensemble import fit_ensemble
+
+    start = time.perf_counter()
+    machine = _machine()
+    _, holdout = split_holdout(resolve_dataset("qbqtc:dev"), args.holdout, None, args.seed)
+    test = resolve_dataset("qbqtc:test_public", limit=args.eval_limit)
+    metrics: dict[str, Any] = {}
+    for member in args.members:
+        metrics[f"member {member}"] = _classify(member, test)
+    for combiner, features in (("mean", []), ("logistic", args.features)):
+        ensemble = fit_ensemble(args.members, holdout, combiner=combiner, features=features, embedder=MODEL)
+        name = f"{combiner}" + (f" + {', '.join(features)}" if features else "")
+        out = args.out / name.replace(" + ", "+").replace(", ", "+")
+        ensemble.save(out)
+        metrics[f"ensemble {name}"] = _classify(out, test)
+        print(name, metrics[f"ensemble {name}"], flush=True)
+    _write(
+        args.out,
+        {
+            "task": "relevance-ensemble",
+            "machine": machine,
+            "members": args.members,
+            "stacker_fitted_on": {"data": holdout.name, "pairs": len(holdout)},
+            "evaluated_on": "qbqtc:test_public",
+            "metrics": metrics,
+            "wall_seconds": round(time.perf_counter() - start, 1),
+        },
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=("heads", "relevance", "paraphrase"))
+    p.add_argument("task", choices=("heads", "relevance", "paraphrase", "ensemble"))
+    p.add_argument("--members", nargs="*", default=[], help="ensemble: member model directories")
+    p.add_argument("--features", nargs="*", default=["overlap", "cosine"], help="ensemble: pair features")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--layers", type=int, default=6)
     p.add_argument(
@@ -196,6 +233,8 @@ def main() -> None:
     if args.task == "heads":
         args.train_pairs = args.train_pairs or 3000
         run_heads(args)
+    elif args.task == "ensemble":
+        run_ensemble(args)
     else:
         run_model(args)
 
