@@ -84,10 +84,12 @@ def test_ensemble_errors(two_members, tiny_regression_dir):
     from simmatch.ensemble import PairEnsemble, fit_ensemble
 
     with pytest.raises(InputError, match="ensemble members must be classifiers with the same labels"):
-        PairEnsemble([two_members[0], str(tiny_regression_dir)])
+        fit_ensemble([two_members[0], str(tiny_regression_dir)], None, combiner="mean")
     with pytest.raises(InputError, match="the 'cosine' feature needs an embedder"):
-        PairEnsemble(two_members, features=["cosine"])
+        fit_ensemble(two_members, None, combiner="mean", features=["cosine"])
     with pytest.raises(InputError, match="unknown ensemble feature 'bm42'"):
-        PairEnsemble(two_members, features=["bm42"])
+        fit_ensemble(two_members, None, combiner="mean", features=["bm42"])
     with pytest.raises(InputError, match="combiner must be one of mean, logistic, got 'vote'"):
         fit_ensemble(two_members, toy_pairs(9, "class3"), combiner="vote")
+    with pytest.raises(InputError, match="PairEnsemble takes loaded PairClassifier members"):
+        PairEnsemble(two_members)

@@ -8,6 +8,7 @@ use one model.
 >>> ens.save("my-ensemble"); PairClassifier("my-ensemble").predict(pairs)
 """
 
-from simmatch.ensemble.model import COMBINERS, FEATURES, PairEnsemble, fit_ensemble, load_ensemble
+from simmatch.ensemble.fit import fit_ensemble
+from simmatch.ensemble.model import COMBINERS, FEATURES, PairEnsemble, load_ensemble
 
 __all__ = ["COMBINERS", "FEATURES", "PairEnsemble", "fit_ensemble", "load_ensemble"]

@@ -56,8 +56,6 @@ class PairEnsemble:
         embedder: Any | None = None,
         weights: dict[str, Any] | None = None,
     ) -> None:
-        from simmatch.models import PairClassifier
-
         if combiner not in COMBINERS:
             raise InputError(f"combiner must be one of {', '.join(COMBINERS)}, got {combiner!r}")
         unknown = [f for f in features if f not in FEATURES]
@@ -65,7 +63,9 @@ class PairEnsemble:
             raise InputError(f"unknown ensemble feature {unknown[0]!r}; choose from {', '.join(FEATURES)}")
         if not members:
             raise InputError("an ensemble needs at least one member model")
-        self.members = [m if isinstance(m, PairClassifier) else PairClassifier(m) for m in members]
+        if any(isinstance(m, (str, Path)) for m in members):
+            raise InputError("PairEnsemble takes loaded PairClassifier members; fit_ensemble loads names")
+        self.members = list(members)
         labels = self.members[0].labels
         for m in self.members:
             if m.is_regression or m.labels != labels:
@@ -96,7 +96,7 @@ class PairEnsemble:
         return [_softmax(m.logits(pairs, batch_size=batch_size, show_progress=False)) for m in self.members]
 
     def _embedder(self) -> Any:
-        from simmatch.models import Embedder
+        from simmatch.models.embedder import Embedder
 
         if not hasattr(self.embedder, "similarity_pairwise"):
             self.embedder = Embedder(str(self.embedder))
@@ -191,13 +191,13 @@ def is_ensemble(path: str | Path) -> bool:
         return False
 
 
-def load_ensemble(path: str | Path, *, device: str | None = None) -> PairEnsemble:
-    """The ensemble saved at ``path``."""
-    from simmatch.models import PairClassifier
-
+def load_ensemble(path: str | Path, *, load_member: Any, device: str | None = None) -> PairEnsemble:
+    """The ensemble saved at ``path``; ``load_member(dir, device=...)`` loads each member (the
+    ``PairClassifier`` class, which calls this for a directory whose ``simmatch.json`` says
+    ``"kind": "ensemble"``)."""
     root = Path(path)
     data = json.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
-    members = [PairClassifier(root / m, device=device) for m in data["members"]]
+    members = [load_member(root / m, device=device) for m in data["members"]]
     embedder = data.get("embedder")
     if embedder is not None and (root / embedder).is_dir():
         embedder = str(root / embedder)
@@ -211,40 +211,3 @@ def load_ensemble(path: str | Path, *, device: str | None = None) -> PairEnsembl
     if ensemble.labels != list(data["labels"]):
         raise InputError(f"{root}: members' labels {ensemble.labels} differ from the saved {data['labels']}")
     return ensemble
-
-
-def fit_ensemble(
-    members: Sequence[Any],
-    dev: Any,
-    *,
-    combiner: str = "logistic",
-    features: Sequence[str] = (),
-    embedder: Any | None = None,
-    C: float = 1.0,
-    batch_size: int = 32,
-) -> PairEnsemble:
-    """Combine ``members`` (``PairClassifier`` objects or model names/directories); a ``logistic``
-    combiner is fitted on ``dev`` (a labeled ``PairDataset`` — a hold-out, never a reported split)."""
-    ensemble = PairEnsemble(members, combiner="mean", features=features, embedder=embedder)
-    if combiner == "mean":
-        return PairEnsemble(ensemble.members, combiner="mean", features=features, embedder=ensemble.embedder)
-    if combiner != "logistic":
-        raise InputError(f"combiner must be one of {', '.join(COMBINERS)}, got {combiner!r}")
-    from sklearn.linear_model import LogisticRegression
-
-    unknown = sorted({str(e.label) for e in dev} - set(ensemble.labels))
-    if unknown:
-        raise InputError(f"{dev.name} has label {unknown[0]!r}, not one of the members' {ensemble.labels}")
-    y = np.array([ensemble.labels.index(str(e.label)) for e in dev])
-    absent = [lab for i, lab in enumerate(ensemble.labels) if i not in set(y.tolist())]
-    if absent:
-        raise InputError(
-            f"{dev.name}: fitting a stacker needs every label in the dev data; {absent[0]!r} has none"
-        )
-    x = ensemble.design(dev.pairs, batch_size)
-    fitted = LogisticRegression(C=C, max_iter=1000).fit(x, y)
-    coef, intercept = fitted.coef_, fitted.intercept_
-    weights = {"coef": np.asarray(coef).tolist(), "intercept": np.asarray(intercept).tolist()}
-    return PairEnsemble(
-        ensemble.members, combiner="logistic", features=features, embedder=ensemble.embedder, weights=weights
-    )

@@ -77,7 +77,8 @@ class PairClassifier:
         if _kind(Path(self.path)) == "ensemble":  # several models combined (simmatch.ensemble)
             from simmatch.ensemble.model import load_ensemble
 
-            self.model, self.tokenizer = load_ensemble(self.path, device=self.device), None
+            self.model = load_ensemble(self.path, load_member=PairClassifier, device=self.device)
+            self.tokenizer = None
         elif is_pooled_head(self.path):  # a head on pooled token states (simmatch.models.heads)
             self.model, self.tokenizer = load_pooled_head(self.path, self.device)
         else:
