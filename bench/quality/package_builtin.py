@@ -61,7 +61,7 @@ def _card(name: str, result: dict, manifest: dict, fidelity: dict, labels: list[
     return f"""# {name}
 
 Built-in cross-encoder of simmatch. Labels: {", ".join(labels)} (in head order).
-`PairClassifier("{name}")`, `simmatch similarity`, `simmatch rank -c {name}`.
+`PairClassifier("{name}")`, or `--cross-encoder {name}` / `-c {name}` on the command line.
 
 - Base: the built-in `multilingual-e5-small`, first {cfg["layers"]} of 12 layers, head: {result["head"]}.
 - Training data: `{data}` ({result["train"]["pairs"]} pairs, a seeded sample; {result["holdout"]["pairs"]}
