@@ -108,7 +108,8 @@ def _write(out: Path, data: dict[str, Any]) -> None:
 
 
 def run_heads(args: argparse.Namespace) -> None:
-    """cls (first token + standardized pooler) vs mean head: same data, steps, seed and loss."""
+    """Recipe variants on the same data, steps and seed: cls (first token + standardized pooler) vs
+    mean head, depth, loss."""
     from simmatch.data import resolve_dataset
     from simmatch.training import train_cross_encoder
 
@@ -116,14 +117,11 @@ def run_heads(args: argparse.Namespace) -> None:
     pool = resolve_dataset("qbqtc:dev")
     train, holdout = split_holdout(pool, args.holdout, args.train_pairs, args.seed)
     rows: dict[str, Any] = {"machine": _machine(), "train": len(train), "holdout": holdout.name}
-    for head, layers in [
-        ("cls", args.layers),
-        ("mean", args.layers),
-        *[("mean", n) for n in args.extra_layers],
-    ]:
-        name = f"{head}-{layers}"
+    for name in args.variants:
+        head, layers_text, *loss_parts = name.split("-")
+        layers, loss = int(layers_text), "-".join(loss_parts) or args.loss
         config = _config(args.out / name, args, head=head, layers=layers, epochs=1.0)
-        result = train_cross_encoder(MODEL, train, loss=args.loss, config=config)
+        result = train_cross_encoder(MODEL, train, loss=loss, config=config)
         rows[name] = {**_summary(result), "holdout": _classify(result.output_dir, holdout)}
         print(name, rows[name]["holdout"], flush=True)
     rows["wall_seconds"] = round(time.perf_counter() - start, 1)
@@ -212,7 +210,10 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--layers", type=int, default=6)
     p.add_argument(
-        "--extra-layers", type=int, nargs="*", default=[], help="heads: also mean head at these depths"
+        "--variants",
+        nargs="*",
+        default=["cls-6", "mean-6"],
+        help="heads: runs named HEAD-LAYERS[-LOSS] (default loss: --loss), e.g. mean-12 mean-6-lsce",
     )
     p.add_argument("--train-pairs", type=int, default=None, help="cap on training pairs (heads: 3000)")
     p.add_argument("--holdout", type=int, default=1500, help="hold-out pairs for choices (never reported)")

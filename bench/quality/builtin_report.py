@@ -50,19 +50,20 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
     if heads:
         out += [
             f"### Head (QBQTC `dev.json` only: {heads['train']} training pairs, evaluated on "
-            f"{heads['holdout']} — 1,000 other `dev.json` pairs; 1 epoch, `balanced-ce`)",
+            f"{heads['holdout']} — 1,000 other `dev.json` pairs; 1 epoch, same seed and steps)",
             "",
-            "| head | layers | hold-out macro-F1 | accuracy | F1 of label 2 | pairs/s | training s |",
-            "|---|---|---|---|---|---|---|",
+            "| head | layers | loss | hold-out macro-F1 | accuracy | F1 of label 2 | pairs/s | training s |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, row in heads.items():
             if not isinstance(row, dict) or "holdout" not in row:
                 continue
             h = row["holdout"]
-            head, layers = name.rsplit("-", 1)
+            head, layers, *loss = name.split("-")
             label = "first token + standardized pooler" if head == "cls" else "mean of the pair's tokens"
             out.append(
-                f"| {label} | {layers} | {h['macro_f1']:.2f} | {h['accuracy']:.2f} | "
+                f"| {label} | {layers} | `{'-'.join(loss) or 'balanced-ce'}` | {h['macro_f1']:.2f} | "
+                f"{h['accuracy']:.2f} | "
                 f"{h.get('f1_2', 0):.2f} | {row['pairs_per_second']} | {row['train_seconds']} |"
             )
         out += [
