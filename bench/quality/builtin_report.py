@@ -46,33 +46,53 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
         "sizes are small; a reported split is never used to pick a head, checkpoint or threshold.",
         "",
     ]
-    heads = results.get("heads")
-    if heads:
+    recipe = {k: v for k, v in results.items() if "task" not in v}
+    if recipe:
+        first = next(iter(recipe.values()))
         out += [
-            f"### Head (QBQTC `dev.json` only: {heads['train']} training pairs, evaluated on "
-            f"{heads['holdout']} — 1,000 other `dev.json` pairs; 1 epoch, same seed and steps)",
+            f"### Recipe (QBQTC `dev.json` only: {first['train']} training pairs, evaluated on "
+            f"{first['holdout']} — 1,000 other `dev.json` pairs; 1 epoch, same seed and steps)",
             "",
             "| head | layers | loss | hold-out macro-F1 | accuracy | F1 of label 2 | pairs/s | training s |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for name, row in heads.items():
-            if not isinstance(row, dict) or "holdout" not in row:
-                continue
-            h = row["holdout"]
-            head, layers, *loss = name.split("-")
-            label = "first token + standardized pooler" if head == "cls" else "mean of the pair's tokens"
+        for heads in recipe.values():
+            for name, row in heads.items():
+                if not isinstance(row, dict) or "holdout" not in row:
+                    continue
+                h = row["holdout"]
+                head, layers, *loss = name.split("-")
+                label = "first token + standardized pooler" if head == "cls" else "mean of the pair's tokens"
+                out.append(
+                    f"| {label} | {layers} | `{'-'.join(loss) or 'balanced-ce'}` | {h['macro_f1']:.2f} | "
+                    f"{h['accuracy']:.2f} | {h.get('f1_2', 0):.2f} | {row['pairs_per_second']} | "
+                    f"{row['train_seconds']} |"
+                )
+        out.append("")
+        for heads in recipe.values():
             out.append(
-                f"| {label} | {layers} | `{'-'.join(loss) or 'balanced-ce'}` | {h['macro_f1']:.2f} | "
-                f"{h['accuracy']:.2f} | "
-                f"{h.get('f1_2', 0):.2f} | {row['pairs_per_second']} | {row['train_seconds']} |"
+                f"- `{heads['machine']['command']}` (code {heads['machine']['code']}), "
+                f"{heads['wall_seconds']} s, {_machine(heads)}."
             )
+        out.append("")
+    ensembles = {k: v for k, v in results.items() if v.get("task") == "relevance-ensemble"}
+    for r in ensembles.values():
+        out += [
+            f"### Ensemble (stacker fitted on {r['stacker_fitted_on']['data']}, "
+            f"{r['stacker_fitted_on']['pairs']} pairs)",
+            "",
+            f"| model | {r['evaluated_on']} macro-F1 | accuracy | F1 of label 2 |",
+            "|---|---|---|---|",
+        ]
+        for name, m in r["metrics"].items():
+            out.append(f"| {name} | {m['macro_f1']:.2f} | {m['accuracy']:.2f} | {m.get('f1_2', 0):.2f} |")
         out += [
             "",
-            f"Command: `{heads['machine']['command']}` (code {heads['machine']['code']}), "
-            f"{heads['wall_seconds']} s, {_machine(heads)}.",
+            f"- `{r['machine']['command']}` (code {r['machine']['code']}), {r['wall_seconds']} s, "
+            f"{_machine(r)}.",
             "",
         ]
-    models = {k: v for k, v in results.items() if k != "heads"}
+    models = {k: v for k, v in results.items() if v.get("task") in ("relevance", "paraphrase")}
     if models:
         out += [
             "### Built-in models",
@@ -115,7 +135,7 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def load_results() -> dict[str, dict[str, Any]]:
-    order = ["heads", "relevance-zh", "paraphrase-zh"]
+    order = ["heads", "recipe", "relevance-zh", "paraphrase-zh", "ensemble"]
     found = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))}
     return {k: found[k] for k in order if k in found} | {k: v for k, v in found.items() if k not in order}
 
