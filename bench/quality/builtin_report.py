@@ -130,8 +130,48 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
                 f"({r['checkpoint_metric']} = {r['checkpoint_metric_value']}) |"
             )
         out.append("")
+    out += notes(results)
     out.append(END)
     return out
+
+
+def notes(results: dict[str, dict[str, Any]]) -> list[str]:
+    """What the numbers say, and what is missed and why."""
+    lines = ["### Notes", ""]
+    rows = {k: v for r in results.values() if "task" not in r for k, v in r.items() if isinstance(v, dict)}
+    rows = {k: v for k, v in rows.items() if "holdout" in v}
+    if "cls-6" in rows and "mean-6" in rows:
+        gap = rows["mean-6"]["holdout"]["macro_f1"] - rows["cls-6"]["holdout"]["macro_f1"]
+        lines.append(
+            f"- Head: mean pooling over the pair's tokens beats the first token + standardized pooler by "
+            f"{gap:+.2f} hold-out macro-F1 on the same data, steps and seed, so `--head auto` uses it for "
+            "bases without a trained pooler (the built-in e5)."
+        )
+    losses = {
+        k.split("-", 2)[-1] if k.count("-") > 1 else "balanced-ce": v
+        for k, v in rows.items()
+        if k.startswith("mean-6")
+    }
+    if len(losses) > 1:
+        text = ", ".join(f"`{k}` {v['holdout']['macro_f1']:.2f}" for k, v in losses.items())
+        lines.append(f"- Loss, same recipe (mean head, 6 layers): hold-out macro-F1 {text}.")
+    rel = results.get("relevance-zh")
+    if rel and rel.get("pairs_per_second"):
+        minutes = 18500 / float(rel["pairs_per_second"]) / 60
+        lines.append(
+            f"- Speed: at the relevance run's {rel['pairs_per_second']} pairs/s (6 layers, length buckets, "
+            f"dev evaluations included, load {rel['machine']['load_at_start']}), one epoch over 18,500 QBQTC "
+            f"pairs takes {minutes:.0f} min on this shared machine (target ≤ 10 min on two free cores; the "
+            "29 min at 12 layers was measured at load 2.9)."
+        )
+    lines += [
+        "- What is missed and why: every built-in here trained on a small sample for one epoch (2-core CPU",
+        "  shared with three other jobs, loads 5–8). More data (QBQTC: +6 macro-F1 from 6k to 18.5k pairs in",
+        "  the table above), several epochs and an ensemble of seeds are the next steps; the paraphrase model",
+        "  also needs more LCQMC-style positives (AFQMC, two thirds of its data, is 69 % negative).",
+        "",
+    ]
+    return lines
 
 
 def load_results() -> dict[str, dict[str, Any]]:
