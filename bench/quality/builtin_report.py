@@ -165,10 +165,11 @@ def notes(results: dict[str, dict[str, Any]]) -> list[str]:
             "29 min at 12 layers was measured at load 2.9)."
         )
     lines += [
-        "- What is missed and why: every built-in here trained on a small sample for one epoch (2-core CPU",
-        "  shared with three other jobs, loads 5–8). More data (QBQTC: +6 macro-F1 from 6k to 18.5k pairs in",
-        "  the table above), several epochs and an ensemble of seeds are the next steps; the paraphrase model",
-        "  also needs more LCQMC-style positives (AFQMC, two thirds of its data, is 69 % negative).",
+        "- What is missed and why: every built-in here trained on a small sample for one epoch",
+        "  (2-core CPU shared with three other jobs, loads 5–8). More data (QBQTC: +6 macro-F1 from",
+        "  6k to 18.5k pairs in the table above), several epochs and an ensemble of seeds are the next",
+        "  steps; the paraphrase model also needs more LCQMC-style positives (AFQMC, two thirds of its",
+        "  data, is 69 % negative).",
         "",
     ]
     return lines
