@@ -25,16 +25,28 @@ POOLING_TYPE_SUFFIX = ".Pooling"
 
 
 def is_pooled_head(path: str | Path) -> bool:
-    """Whether the model directory is a cross-encoder whose head pools token states (its
-    ``modules.json`` lists a ``Pooling`` module)."""
-    file = Path(path) / "modules.json"
-    if not file.is_file():
-        return False
+    """Whether the model directory is a cross-encoder whose head pools token states: its
+    ``modules.json`` lists a ``Pooling`` module and a ``Dense`` module that writes ``"scores"``
+    (an embedder directory has the pooling but no such head)."""
+    root = Path(path)
     try:
-        modules = json.loads(file.read_text(encoding="utf-8"))
+        modules = json.loads((root / "modules.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    return any(str(m.get("type", "")).endswith(POOLING_TYPE_SUFFIX) for m in modules if isinstance(m, dict))
+    kinds = [str(m.get("type", "")) for m in modules if isinstance(m, dict)]
+    if not any(k.endswith(POOLING_TYPE_SUFFIX) for k in kinds):
+        return False
+    for m in modules:
+        if isinstance(m, dict) and str(m.get("type", "")).endswith(".Dense"):
+            try:
+                config = json.loads(
+                    (root / str(m.get("path", "")) / "config.json").read_text(encoding="utf-8")
+                )
+            except (OSError, json.JSONDecodeError):
+                continue
+            if config.get("module_output_name") == "scores":
+                return True
+    return False
 
 
 def mean_head_cross_encoder(

@@ -31,7 +31,14 @@ DATA_ROOT = Path(__file__).resolve().parent
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 TRANSFORMER_FILE = "model.safetensors"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-SKIP_FILES = {*TOKENIZER_FILES, "training.json", "result.json", "README.md", "sentencepiece.bpe.model", "vocab.txt"}
+SKIP_FILES = {
+    *TOKENIZER_FILES,
+    "training.json",
+    "result.json",
+    "README.md",
+    "sentencepiece.bpe.model",
+    "vocab.txt",
+}
 MARKER = "builtin.json"
 
 
