@@ -182,7 +182,14 @@ def run_ensemble(args: argparse.Namespace) -> None:
     for member in args.members:
         metrics[f"member {member}"] = _classify(member, test)
     for combiner, features in (("mean", []), ("logistic", args.features)):
-        ensemble = fit_ensemble(args.members, holdout, combiner=combiner, features=features, embedder=MODEL)
+        ensemble = fit_ensemble(
+            args.members,
+            holdout,
+            combiner=combiner,
+            features=features,
+            embedder=MODEL,
+            class_weight="balanced",
+        )
         name = f"{combiner}" + (f" + {', '.join(features)}" if features else "")
         out = args.out / name.replace(" + ", "+").replace(", ", "+")
         ensemble.save(out)

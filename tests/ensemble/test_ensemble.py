@@ -64,6 +64,13 @@ def test_logistic_stacker_round_trips_through_pair_classifier(tmp_path, two_memb
     np.testing.assert_allclose(
         ens.predict_proba(test.pairs), reference.predict_proba(ens.design(test.pairs)), atol=1e-6
     )
+    balanced = fit_ensemble(members, dev, features=["overlap"], class_weight="balanced")
+    ref = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
+        x[:, :7], [int(e.label) for e in dev]
+    )
+    np.testing.assert_allclose(
+        balanced.predict_proba(test.pairs), ref.predict_proba(balanced.design(test.pairs)), atol=1e-6
+    )
 
     out = ens.save(tmp_path / "ens")
     saved = json.loads((out / "simmatch.json").read_text(encoding="utf-8"))

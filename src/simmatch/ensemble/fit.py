@@ -20,10 +20,12 @@ def fit_ensemble(
     features: Sequence[str] = (),
     embedder: Any | None = None,
     C: float = 1.0,
+    class_weight: str | None = None,
     batch_size: int = 32,
 ) -> PairEnsemble:
     """Combine ``members`` (``PairClassifier`` objects or model names/directories); a ``logistic``
-    combiner is fitted on ``dev`` (a labeled ``PairDataset`` — a hold-out, never a reported split)."""
+    combiner is fitted on ``dev`` (a labeled ``PairDataset`` — a hold-out, never a reported split).
+    ``C`` and ``class_weight`` are scikit-learn's (``"balanced"`` when macro-F1 is the goal)."""
     loaded = [m if isinstance(m, PairClassifier) else PairClassifier(m) for m in members]
     ensemble = PairEnsemble(loaded, combiner="mean", features=features, embedder=embedder)
     if combiner == "mean":
@@ -42,7 +44,7 @@ def fit_ensemble(
             f"{dev.name}: fitting a stacker needs every label in the dev data; {absent[0]!r} has none"
         )
     x = ensemble.design(dev.pairs, batch_size)
-    fitted = LogisticRegression(C=C, max_iter=1000).fit(x, y)
+    fitted = LogisticRegression(C=C, class_weight=class_weight, max_iter=1000).fit(x, y)
     coef, intercept = fitted.coef_, fitted.intercept_
     weights = {"coef": np.asarray(coef).tolist(), "intercept": np.asarray(intercept).tolist()}
     return PairEnsemble(
