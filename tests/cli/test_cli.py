@@ -183,4 +183,9 @@ def test_console_script_exit_code(tiny_embedder_dir):
 def test_models_command_lists_builtins(capsys):
     code, out, _ = run_cli(capsys, "models", "--json")
     names = {json.loads(line)["name"] for line in out.splitlines()}
-    assert code == 0 and names == {"multilingual-e5-small", "all-MiniLM-L6-v2"}
+    assert code == 0 and names == {
+        "multilingual-e5-small",
+        "all-MiniLM-L6-v2",
+        "relevance-zh",
+        "paraphrase-zh",
+    }

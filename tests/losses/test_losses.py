@@ -38,10 +38,10 @@ def _features(model, *columns):
 
 
 def test_registry_names_families_and_errors(st_model):
-    assert set(LOSSES) == {"ce", "balanced-ce", "mse", "cosent", "contrastive", "mnrl"}
+    assert set(LOSSES) == {"ce", "lsce", "balanced-ce", "mse", "cosent", "contrastive", "mnrl"}
     assert get_loss_spec("cosent", "embedder").data == "score"
     with pytest.raises(
-        InputError, match="unknown cross-encoder loss 'cosent'; choose one of ce, balanced-ce, mse"
+        InputError, match="unknown cross-encoder loss 'cosent'; choose one of ce, lsce, balanced-ce, mse"
     ):
         get_loss_spec("cosent", "cross-encoder")
     with pytest.raises(InputError, match="unknown loss 'nope'"):
@@ -135,7 +135,7 @@ def test_mnrl_with_hard_negatives_does_not_depend_on_row_order(st_model):
     assert not torch.allclose(base, broken, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["ce", "balanced-ce"])
+@pytest.mark.parametrize("name", ["ce", "lsce", "balanced-ce"])
 def test_cross_encoder_losses_do_not_depend_on_row_order(cross3, name):
     options = {"class_counts": [3, 2, 1]} if name == "balanced-ce" else {}
     loss = build_loss(name, cross3, **options)
@@ -144,3 +144,27 @@ def test_cross_encoder_losses_do_not_depend_on_row_order(cross3, name):
         base = loss([A, B], labels)
         moved = loss([_shuffled(A), _shuffled(B)], labels[PERM])
     assert torch.allclose(base, moved, atol=1e-5)
+
+
+def test_lsce_value_equals_its_formula(cross3):
+    """-(1-eps) log p_y - eps/C sum_c log p_c, averaged: written out by hand, and equal to torch's
+    label_smoothing (the same objective); the Erlangshen argmax 'correction' adds no gradient."""
+    from simmatch.losses import LabelSmoothedCrossEntropyLoss
+
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-1.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    labels = torch.tensor([0, 1, 2, 2])
+    eps = 0.2
+    loss = build_loss("lsce", cross3, "cross-encoder", eps=eps)
+    assert isinstance(loss, LabelSmoothedCrossEntropyLoss) and loss.eps == eps
+    expected = 0.0
+    for row, y in zip(logits.tolist(), labels.tolist(), strict=True):
+        z = sum(torch.tensor(row).exp().tolist())
+        log_p = [v - torch.log(torch.tensor(z)).item() for v in row]
+        expected += -(1 - eps) * log_p[y] - eps / 3 * sum(log_p)
+    expected /= 4
+    got = loss.loss_from_logits(logits, labels)
+    assert abs(float(got) - expected) < 1e-5
+    assert torch.allclose(got, F.cross_entropy(logits, labels, label_smoothing=eps), atol=1e-6)
+    assert build_loss("lsce", cross3).eps == 0.1  # the released code's default
+    with pytest.raises(InputError, match=r"eps must be in \[0, 1\), got 1.5"):
+        build_loss("lsce", cross3, eps=1.5)

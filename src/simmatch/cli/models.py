@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,15 +18,22 @@ def run(args: argparse.Namespace) -> int:
     from simmatch.models.registry import BUILTIN_MODELS, list_builtin_models, resolve_model
 
     if args.prepare:
-        for name in BUILTIN_MODELS:
+        from simmatch.models.builtin_ce import is_packaged
+
+        for name, model in BUILTIN_MODELS.items():
+            if model.family == "cross-encoder" and not is_packaged(name):
+                print(f"simmatch: {name} is not packaged in this install; skipped", file=sys.stderr)
+                continue
             resolve_model(name)
     rows = list_builtin_models()
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return 0
-    print(f"{'name':<24} {'dim':>4}  {'ready':<5}  {'languages':<18} path")
+    print(f"{'name':<24} {'kind':<26} {'ready':<5}  {'languages':<18} path")
     for r in rows:
         ready = "yes" if r["ready"] else "no"
-        print(f"{r['name']:<24} {r['dim']:>4}  {ready:<5}  {r['languages']:<18} {r['path']}")
+        labels = r["labels"] if isinstance(r["labels"], list) else []
+        kind = f"embedder, dim {r['dim']}" if r["family"] == "embedder" else "labels " + "/".join(labels)
+        print(f"{r['name']:<24} {kind:<26} {ready:<5}  {r['languages']:<18} {r['path']}")
     return 0

@@ -24,7 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="one candidate per line or JSON lines with 'text' ('-' for stdin)",
     )
     p.add_argument("--top-k", "-k", type=positive_int, default=None, help="keep the best k (default all)")
-    p.add_argument("--cross-encoder", "-c", help="rank with a trained PairClassifier directory instead")
+    p.add_argument(
+        "--cross-encoder",
+        "-c",
+        help="rank with a cross-encoder instead: built-in name (relevance-zh) or PairClassifier directory",
+    )
     p.add_argument("--format", choices=["jsonl", "table"], default="jsonl", help="output format")
     add_embedder_options(p)
     p.set_defaults(func=run)

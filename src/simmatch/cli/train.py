@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     kinds = p.add_subparsers(dest="family", metavar="FAMILY", required=True)
 
     ce = kinds.add_parser("cross-encoder", help="single tower: pair → label / score (PairClassifier)")
-    _common(ce, default_loss="ce", losses="ce, balanced-ce, mse")
+    _common(ce, default_loss="ce", losses="ce, lsce, balanced-ce, mse")
     ce.add_argument(
         "--labels",
         help="comma-separated class names in head order (default: the training labels); "

@@ -28,7 +28,7 @@ def load_encoder(model: str | Path) -> Any:
 
 
 def load_reranker(path: str | Path) -> Any:
-    """A ``PairClassifier`` for a cross-encoder directory."""
+    """A ``PairClassifier`` for a cross-encoder: a built-in name (``relevance-zh``) or a directory."""
     from simmatch.models import PairClassifier
 
     return PairClassifier(str(path))

@@ -1,9 +1,10 @@
 """Losses for both model families, in sentence-transformers' ``Loss(model, **hp)`` form.
 
 Cross-encoder: ``CrossEntropyLoss`` (sentence-transformers), :class:`SigmoidMSELoss`,
-:class:`ClassBalancedCrossEntropyLoss`. Twin tower (all sentence-transformers): ``CoSENTLoss``,
+:class:`LabelSmoothedCrossEntropyLoss`, :class:`ClassBalancedCrossEntropyLoss`. Twin tower (all
+sentence-transformers): ``CoSENTLoss``,
 ``ContrastiveLoss`` (cosine margin), ``MultipleNegativesRankingLoss``. :func:`build_loss` picks one
-by name (``ce``, ``balanced-ce``, ``mse``, ``cosent``, ``contrastive``, ``mnrl``).
+by name (``ce``, ``lsce``, ``balanced-ce``, ``mse``, ``cosent``, ``contrastive``, ``mnrl``).
 """
 
 from simmatch.losses.registry import LOSSES, LossSpec, build_loss, get_loss_spec
@@ -14,6 +15,7 @@ __all__ = [
     "CoSENTLoss",
     "ContrastiveLoss",
     "CrossEntropyLoss",
+    "LabelSmoothedCrossEntropyLoss",
     "LossSpec",
     "MultipleNegativesRankingLoss",
     "SigmoidMSELoss",
@@ -25,6 +27,7 @@ _LAZY = {
     "ClassBalancedCrossEntropyLoss": "simmatch.losses.cross_encoder",
     "CrossEntropyLoss": "simmatch.losses.cross_encoder",
     "SigmoidMSELoss": "simmatch.losses.cross_encoder",
+    "LabelSmoothedCrossEntropyLoss": "simmatch.losses.cross_encoder",
     "CoSENTLoss": "simmatch.losses.twin_tower",
     "ContrastiveLoss": "simmatch.losses.twin_tower",
     "MultipleNegativesRankingLoss": "simmatch.losses.twin_tower",

@@ -5,13 +5,15 @@ Plain cross-entropy is sentence-transformers' own ``CrossEntropyLoss``; the regr
 ``sigmoid(logit)`` in [0, 1]. What sentence-transformers lacks is a loss for skewed label
 distributions (QBQTC: 63 % of pairs are "1", 13 % are "2"), which is :class:`ClassBalancedCrossEntropyLoss`.
 
-About the Erlangshen "propensity-corrected loss" (arXiv 2208.02959): the stored copies of the paper
-that could be searched give only its abstract, not the equation. The public code released with it
-(IDEA-CCNL Fengshenbang-LM, ``fengshen/examples/clue_sim/loss.py``) adds to a label-smoothed
-cross-entropy a correction computed from ``argmax`` predictions, which carries no gradient, so what
-trains the model there is label smoothing alone. We therefore implement the well-founded,
-differentiable remedies for class imbalance instead, and say so: logit adjustment by the class
-priors (Menon et al., "Long-tail learning via logit adjustment", ICLR 2021) or inverse-frequency
+About the Erlangshen "propensity-corrected loss" (arXiv 2208.02959): the public code released with
+it (IDEA-CCNL Fengshenbang-LM, ``fengshen/examples/clue_sim/loss.py``,
+``LabelSmoothingCorrectionCrossEntropy``) returns label-smoothed cross-entropy (eps 0.1) plus a
+"correction" term computed from ``argmax`` predictions as a plain Python float. A float added to a
+loss carries no gradient, so what that code optimizes is label-smoothed cross-entropy alone; the
+correction only shifts the logged value. That is :class:`LabelSmoothedCrossEntropyLoss` here
+(``lsce``). For a differentiable remedy for class imbalance we add
+:class:`ClassBalancedCrossEntropyLoss` (``balanced-ce``): logit adjustment by the class priors
+(Menon et al., "Long-tail learning via logit adjustment", ICLR 2021) or inverse-frequency
 ("propensity") weighting, each with optional label smoothing.
 """
 
@@ -69,7 +71,60 @@ def class_priors(counts: Sequence[float] | Mapping[int, float], num_labels: int)
     return torch.tensor([v / total for v in values], dtype=torch.float32)
 
 
-class ClassBalancedCrossEntropyLoss(nn.Module):
+class _PairLogitsLoss(nn.Module):
+    """A loss computed from the head's logits of each pair and its integer label only (no batch
+    neighbours): subclasses implement :meth:`loss_from_logits`."""
+
+    model: CrossEncoder
+
+    def loss_from_logits(self, logits: Tensor, labels: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self, inputs: list[list[str]], labels: Tensor, prompt: str | None = None, task: str | None = None
+    ) -> Tensor:
+        if len(inputs) != 2:
+            raise InputError(f"{type(self).__name__} expects two text columns, got {len(inputs)}")
+        pairs = list(zip(inputs[0], inputs[1], strict=True))
+        tokens = batch_to_device(self.model.preprocess(pairs, prompt=prompt, task=task), self.model.device)
+        logits = self.model(tokens)["scores"]
+        return self.loss_from_logits(logits, labels)
+
+
+class LabelSmoothedCrossEntropyLoss(_PairLogitsLoss):
+    """Label-smoothed cross-entropy (``lsce``) for a classification head:
+
+    ``loss = mean_i [ -(1 - eps) * log p(y_i | x_i) - (eps / C) * sum_c log p(c | x_i) ]``
+
+    i.e. cross-entropy against the target ``(1 - eps) * onehot(y) + eps / C``. This is what the
+    Erlangshen similarity model's released training code optimizes (eps 0.1): its extra
+    "correction" term is a float computed from ``argmax`` predictions and carries no gradient.
+
+    Requirements: a head with two or more labels. Inputs: ``sentence1``, ``sentence2`` (text),
+    ``label`` (integer class id).
+    """
+
+    def __init__(self, model: CrossEncoder, eps: float = 0.1) -> None:
+        super().__init__()
+        if not (isinstance(eps, (int, float)) and 0.0 <= eps < 1.0):
+            raise InputError(f"eps must be in [0, 1), got {eps!r}")
+        if int(model.num_labels) < 2:
+            raise InputError("LabelSmoothedCrossEntropyLoss needs a classification head (two or more labels)")
+        self.model = model
+        self.eps = float(eps)
+
+    def loss_from_logits(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """The loss for given logits (n, C) and integer labels (n,)."""
+        log_p = torch.log_softmax(logits.float(), dim=-1)
+        nll = -log_p.gather(1, labels.view(-1, 1).long()).squeeze(1)
+        uniform = -log_p.mean(dim=-1)
+        return ((1.0 - self.eps) * nll + self.eps * uniform).mean()
+
+    def get_config_dict(self) -> dict[str, object]:
+        return {"eps": self.eps}
+
+
+class ClassBalancedCrossEntropyLoss(_PairLogitsLoss):
     """Cross-entropy corrected for skewed class priors, for a classification head.
 
     ``method="logit-adjustment"`` trains on ``logits + tau * log(prior)``: the model then has to
@@ -126,16 +181,6 @@ class ClassBalancedCrossEntropyLoss(nn.Module):
             logits, labels, weight=self.class_weight.to(logits.dtype), label_smoothing=self.label_smoothing
         )
 
-    def forward(
-        self, inputs: list[list[str]], labels: Tensor, prompt: str | None = None, task: str | None = None
-    ) -> Tensor:
-        if len(inputs) != 2:
-            raise InputError(f"{type(self).__name__} expects two text columns, got {len(inputs)}")
-        pairs = list(zip(inputs[0], inputs[1], strict=True))
-        tokens = batch_to_device(self.model.preprocess(pairs, prompt=prompt, task=task), self.model.device)
-        logits = self.model(tokens)["scores"]
-        return self.loss_from_logits(logits, labels)
-
     def get_config_dict(self) -> dict[str, object]:
         return {"method": self.method, "tau": self.tau, "label_smoothing": self.label_smoothing}
 
@@ -144,6 +189,7 @@ __all__ = [
     "BALANCE_METHODS",
     "ClassBalancedCrossEntropyLoss",
     "CrossEntropyLoss",
+    "LabelSmoothedCrossEntropyLoss",
     "SigmoidMSELoss",
     "class_priors",
 ]

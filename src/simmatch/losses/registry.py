@@ -38,6 +38,12 @@ def _ce(model: Any, label_smoothing: float = 0.0) -> nn.Module:
     return CrossEntropyLoss(model, label_smoothing=float(label_smoothing))
 
 
+def _lsce(model: Any, eps: float = 0.1) -> nn.Module:
+    from simmatch.losses.cross_encoder import LabelSmoothedCrossEntropyLoss
+
+    return LabelSmoothedCrossEntropyLoss(model, eps=float(eps))
+
+
 def _balanced(model: Any, **options: Any) -> nn.Module:
     from simmatch.losses.cross_encoder import ClassBalancedCrossEntropyLoss
 
@@ -78,6 +84,15 @@ LOSSES: dict[str, LossSpec] = {
             "cross-entropy over n labels",
             _ce,
             {"label_smoothing": "mix the one-hot target with uniform (default 0)"},
+        ),
+        LossSpec(
+            "lsce",
+            "cross-encoder",
+            "class",
+            "label-smoothed cross-entropy (what the Erlangshen released code optimizes: its argmax "
+            "'correction' carries no gradient)",
+            _lsce,
+            {"eps": "weight of the uniform target (default 0.1)"},
         ),
         LossSpec(
             "balanced-ce",

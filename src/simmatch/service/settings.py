@@ -63,7 +63,8 @@ class ServiceSettings(BaseModel):
         default=DEFAULT_EMBEDDER, description="embedding model: built-in name, local directory or hub id"
     )
     cross_encoder: str | None = Field(
-        default=None, description="PairClassifier directory for /similarity and /rerank"
+        default=None,
+        description="cross-encoder for /similarity and /rerank: built-in name or PairClassifier directory",
     )
     index: Path | None = Field(default=None, description="index directory served by /search")
     host: str = Field(default="127.0.0.1", description="interface to bind")

@@ -6,9 +6,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from simmatch.errors import InputError
+
+LrScheduler = Literal["linear", "cosine", "constant_with_warmup"]
+LR_SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+Head = Literal["auto", "cls", "mean"]
+HEADS = ("auto", "cls", "mean")
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -25,7 +30,10 @@ class TrainingConfig:
     epochs: float = _opt(1.0, "passes over the training data (fractions allowed)")
     max_steps: int | None = _opt(None, "stop after this many optimizer steps (overrides epochs)")
     batch_size: int = _opt(16, "training examples per optimizer step")
-    lr: float = _opt(2e-5, "peak learning rate (AdamW, linear decay)")
+    lr: float = _opt(2e-5, "peak learning rate (AdamW; schedule: lr_scheduler)")
+    lr_scheduler: LrScheduler = _opt(  # noqa: RUF009  (a Literal of strings, immutable)
+        "linear", "learning-rate schedule after warm-up: linear decay to 0, cosine, or constant"
+    )
     head_lr: float | None = _opt(
         None, "cross-encoder: learning rate of the freshly initialized pooler + classifier (default: lr)"
     )
@@ -37,6 +45,17 @@ class TrainingConfig:
     )
     freeze_embeddings: bool = _opt(
         True, "keep the word-embedding matrix fixed (most of a small multilingual model's parameters)"
+    )
+    layers: int | None = _opt(
+        None, "cross-encoder: keep only the first N encoder layers (6 of 12 halves the cost)"
+    )
+    head: Head = _opt(  # noqa: RUF009  (a Literal of strings, immutable)
+        "auto",
+        "cross-encoder head: cls (first token + pooler, BERT's), mean (mean of the pair's token "
+        "states); auto = the base's trained pooler if it has one, else mean",
+    )
+    length_buckets: bool = _opt(
+        True, "cross-encoder: batch pairs of similar token length (shuffled buckets) to avoid padding"
     )
     eval_every: int | None = _opt(
         None, "evaluate on the dev split (and checkpoint) every N steps; default once per epoch"
@@ -65,7 +84,13 @@ class TrainingConfig:
         for name, value in positive.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("max_steps", "eval_every", "max_seq_length"):
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise InputError(
+                f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}"
+            )
+        if self.head not in HEADS:
+            raise InputError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        for name in ("max_steps", "eval_every", "max_seq_length", "layers"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise InputError(f"{name} must be a positive integer or None, got {value!r}")

@@ -178,6 +178,7 @@ def run_training(
     prompts: dict[str, str] | None = None,
     batch_sampler: str | None = None,
     learning_rate_mapping: dict[str, float] | None = None,
+    lengths: list[int] | None = None,
     save_final: Callable[[Path], None],
     record: dict[str, Any] | None = None,
 ) -> TrainingResult:
@@ -186,6 +187,8 @@ def run_training(
 
     ``learning_rate_mapping``: parameter-name regex → learning rate (sentence-transformers'
     optimizer groups), for parameter groups that need their own rate.
+    ``lengths``: token length per training row; batches are then grouped by length
+    (``simmatch.training.batching``) unless a ``batch_sampler`` is given.
     ``evaluator``: a sentence-transformers evaluator (see ``make_st_evaluator``) run every
     ``config.eval_every`` steps (else once per epoch) and at the last step; the best checkpoint by
     its primary metric becomes the final model.
@@ -223,6 +226,7 @@ def run_training(
         "per_device_train_batch_size": config.batch_size,
         "per_device_eval_batch_size": config.eval_batch_size,
         "learning_rate": config.lr,
+        "lr_scheduler_type": config.lr_scheduler,
         "warmup_steps": warmup,
         "weight_decay": config.weight_decay,
         "seed": config.seed,
@@ -248,6 +252,10 @@ def run_training(
         args_kwargs["prompts"] = prompts
     if batch_sampler:
         args_kwargs["batch_sampler"] = batch_sampler
+    elif lengths is not None:
+        from simmatch.training.batching import length_bucket_sampler
+
+        args_kwargs["batch_sampler"] = length_bucket_sampler(lengths)
     if learning_rate_mapping:
         args_kwargs["learning_rate_mapping"] = learning_rate_mapping
     args = Args(**args_kwargs)
@@ -264,8 +272,9 @@ def run_training(
     resume = _resume_arg(config)
     start = time.perf_counter()
     with quiet_loading():  # checkpoint writes and the best model's reload draw no bars
-        trainer.train(resume_from_checkpoint=resume)
+        output = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - start
+    speed = float(output.metrics.get("train_samples_per_second", 0.0))
 
     state = trainer.state
     history = [
@@ -288,7 +297,7 @@ def run_training(
         metric_name=args_kwargs.get("metric_for_best_model"),
         history=history,
         train_loss=losses,
-        extra=dict(record or {}),
+        extra={**(record or {}), "pairs_per_second": round(speed, 2), "length_buckets": lengths is not None},
     )
     write_record(result, config, family, trainable=trainable, total=total)
     return result

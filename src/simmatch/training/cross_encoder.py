@@ -91,21 +91,48 @@ def new_cross_encoder(
     return _build_cross_encoder(base_model, labels, device=device, init_pairs=init_pairs)[0]
 
 
+# The head for a base without a trained pooler (e5): measured in docs/quality.md ("head" rows).
+HEAD_WITHOUT_POOLER = "mean"
+
+
+def _has_trained_pooler(path: str) -> bool:
+    """Whether the base's stored pooler is non-zero (the built-in e5 ships it as zeros)."""
+    from transformers import AutoModel
+
+    base = AutoModel.from_pretrained(path)
+    dense = getattr(getattr(base, "pooler", None), "dense", None)
+    return dense is not None and bool(dense.weight.detach().any())
+
+
 def _build_cross_encoder(
     base_model: str | Path,
     labels: Sequence[str] | None,
     *,
     device: str | None,
     init_pairs: Sequence[tuple[str, str]] | None,
+    head: str = "cls",
+    layers: int | None = None,
 ) -> tuple[Any, str]:
     from sentence_transformers.base.modules import Transformer
     from sentence_transformers.cross_encoder import CrossEncoder
 
     from simmatch.models._loading import quiet_loading
+    from simmatch.models.heads import mean_head_cross_encoder, standardize_first_dense
+    from simmatch.models.pruning import keep_first_layers
     from simmatch.models.registry import resolve_model
     from simmatch.settings import default_device
 
     path = resolve_model(base_model)
+    if head == "auto":
+        head = "cls" if _has_trained_pooler(path) else HEAD_WITHOUT_POOLER
+    if head == "mean":
+        model = mean_head_cross_encoder(path, _label_config(labels), device=device or default_device())
+        if layers is not None:
+            keep_first_layers(model, layers)
+        if init_pairs:
+            standardize_first_dense(model, init_pairs)
+            return model, f"mean head, standardized over {len(init_pairs)} training pairs"
+        return model, "mean head, random"
     # Built from the Transformer module rather than CrossEncoder(path): an embedder directory's
     # modules.json (pooling, normalize) must not be read as a cross-encoder's modules.
     # ignore_mismatched_sizes: a base that is itself a cross-encoder with another number of labels
@@ -118,6 +145,8 @@ def _build_cross_encoder(
             model_kwargs={"ignore_mismatched_sizes": True},
         )
     model = CrossEncoder(modules=[transformer], device=device or default_device())
+    if layers is not None:
+        keep_first_layers(model, layers)
     if not _reinit_empty_pooler(model.model):
         return model, "from the base model"
     if init_pairs:
@@ -208,7 +237,9 @@ def train_cross_encoder(
 
     seed_everything(config.seed)
     sample = [(e.sentence1, e.sentence2) for e in train][:256]
-    model, pooler_init = _build_cross_encoder(base_model, labels, device=config.device, init_pairs=sample)
+    model, pooler_init = _build_cross_encoder(
+        base_model, labels, device=config.device, init_pairs=sample, head=config.head, layers=config.layers
+    )
     transformer = model[0]
     saved_length = transformer.max_seq_length
     if config.max_seq_length is not None:
@@ -237,8 +268,15 @@ def train_cross_encoder(
         # The pooler (re-initialized when the base has none) and the classifier start random; a
         # larger rate lets them catch up with the pretrained encoder within a short schedule.
         head_lr = {r"\.(pooler|classifier)\.": config.head_lr}
+    lengths = None
+    if config.length_buckets:
+        from simmatch.training.batching import pair_token_lengths
+
+        pairs = [(e.sentence1, e.sentence2) for e in train]
+        lengths = pair_token_lengths(model.tokenizer, pairs, config.max_seq_length)
     return run_training(
         family="cross-encoder",
+        lengths=lengths,
         model=model,
         train_dataset=pair_training_dataset(train, labels),
         loss=loss_module,
@@ -251,7 +289,7 @@ def train_cross_encoder(
             "loss": loss,
             "loss_options": options,
             "labels": labels,
-            "pooler_init": pooler_init,
+            "head": pooler_init,
             "train": {"name": train.name, "size": len(train)},
             "dev": None if dev is None else {"name": dev.name, "size": len(dev)},
         },

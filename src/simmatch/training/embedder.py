@@ -283,6 +283,10 @@ def _train_once(
     spec = get_loss_spec(loss, "embedder")
     seed_everything(config.seed)
     model = load_sentence_transformer(base_model, device=config.device)
+    if config.layers is not None:
+        from simmatch.models.pruning import keep_first_layers
+
+        keep_first_layers(model, config.layers)
     saved_length = model.max_seq_length
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
