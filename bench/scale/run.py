@@ -5,8 +5,9 @@ Milvus's BM25 / RRF vs simmatch's on a derived retrieval task.
     collection) embedded as passages with ``--model`` / ``--backend`` (onnx-int8), in-process with
     one thread and through ``simmatch.scale.embed_corpus`` on a local Ray with 1 and 2 actors of one
     thread each. Sentences/s over the whole call (Ray's start-up excluded: one ``ray.init`` and a
-    64-sentence warm-up job first; each job's own overhead included), per core = sentences/s / cores used, efficiency =
-    per-core rate / in-process per-core rate, and 2-actor speed-up over 1 actor.
+    64-sentence warm-up job first; each job's own overhead included), per core = sentences/s /
+    cores used, efficiency = per-core rate / in-process per-core rate, and 2-actor speed-up over
+    1 actor.
 (b) stores: ``--vectors`` clustered unit vectors (or real e5 vectors, ``--data real``: made by
     ``bench/index_scale/embed_corpus.py``; the data come from ``bench/index_scale/run.py``'s
     ``make_data``) added with ``Index.add(vectors=...)`` to a local index (defaults: HNSW above its
@@ -35,10 +36,11 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parents[1]))
-sys.path.insert(0, str(HERE.parents[1] / "index_scale"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "index_scale"))
 from _common import DATA_ROOT, ROOT, load_average, machine
+
+HERE = Path(__file__).resolve()
 
 PACKAGES = ("simmatch", "onnxruntime", "faiss-cpu", "bm25s", "numpy", "ray", "pymilvus", "milvus-lite")
 DOC_START, DOC_END = "<!-- bench:scale:start -->", "<!-- bench:scale:end -->"
@@ -178,9 +180,9 @@ class LookupEncoder:
 
 
 def store_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
-    import faiss
-
     import importlib.util
+
+    import faiss
 
     spec = importlib.util.spec_from_file_location(
         "index_scale_run", HERE.parents[1] / "index_scale" / "run.py"
@@ -331,7 +333,8 @@ def doc_lines(report: dict[str, Any]) -> list[str]:
             "|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r['store']} | {r['vectors']} | {r['insert_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['recall@10']} |"
+            f"| {r['store']} | {r['vectors']} | {r['insert_per_s']} | {r['p50_ms']} | {r['p99_ms']} "
+            f"| {r['recall@10']} |"
             for r in report["stores"]
         ]
     if report.get("quality"):
