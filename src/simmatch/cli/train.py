@@ -89,6 +89,10 @@ def _common(p: argparse.ArgumentParser, *, default_loss: str, losses: str) -> No
 
 
 def _report(result: Any) -> int:
+    from simmatch.training.core import world_rank
+
+    if world_rank()[0] != 0:  # under torchrun: one report, from rank 0
+        return 0
     print(
         json.dumps(
             {
