@@ -257,7 +257,8 @@ def quality_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     from simmatch.data.examples import RetrievalTask
     from simmatch.data.retrieval import lcqmc_retrieval_task
     from simmatch.evaluation.evaluators import RetrievalEvaluator
-    from simmatch.index import Index
+    from simmatch.index import Index, encoders
+    from simmatch.index.precomputed import Embeddings
     from simmatch.models import Embedder
 
     task = lcqmc_retrieval_task("test", root=DATA_ROOT)
@@ -273,13 +274,21 @@ def quality_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     )
     embedder = Embedder(args.model, backend="onnx")
     docs = [{"id": d, "text": t} for d, t in task.corpus.items()]
+    model_name, dim = encoders.encoder_identity(embedder)
+    vectors = Embeddings(  # encoded once, added to both stores
+        encoders.encode(
+            embedder, [d["text"] for d in docs], kind="passage", normalize=True, dim=dim, batch_size=64
+        ),
+        model_name,
+        encoders.fingerprint(embedder, True, "passage", dim),
+    )
     rows = []
     for store, location in (
         ("local (bm25s, simmatch RRF)", tmp / "q-local"),
         ("Milvus Lite", str(tmp / "q.db")),
     ):
         with Index.create(location, embedder) as index:
-            index.add(docs, show_progress=False, batch_size=256)
+            index.add(docs, vectors=vectors, show_progress=False, batch_size=256)
             for mode in ("bm25", "dense", "hybrid"):
 
                 def search(
