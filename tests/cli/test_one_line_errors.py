@@ -50,7 +50,7 @@ def test_model_directory_without_weights_at_every_door(capsys, no_weights, tiny_
     expected = f"simmatch: error: model directory {no_weights} has no weights: expected model.safetensors"
     doors = [
         ["embed", "你好", "--model", str(no_weights)],
-        ["similarity", "你好", "牛奶", "-c", str(no_weights), "--model", str(tiny_embedder_dir)],
+        ["similarity", "你好", "牛奶", "-c", str(no_weights)],
         ["rank", "你好", "牛奶", "-c", str(no_weights)],
         ["index", "search", str(index_path), "牛奶", "--rerank", str(no_weights)],
         ["serve", "--model", str(no_weights)],

@@ -43,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument(
         "--tokenizer", choices=TOKENIZERS, default=lib.INDEX_DEFAULTS.tokenizer, help="BM25 tokenizer"
     )
+    c.add_argument(
+        "--filter-fields",
+        metavar="KEY[,KEY...]",
+        default="",
+        help="Milvus only: metadata keys stored as their own fields (fast filters)",
+    )
     c.set_defaults(func=_create)
 
     a = isub.add_parser(
@@ -137,7 +143,8 @@ def _create(args: argparse.Namespace) -> int:
         )
         raise InputError(f"{args.path} already exists and is not an empty directory; {hint}")
     config = IndexConfig(**{name: getattr(args, name) for name in CREATE_OPTIONS})
-    _print(ops.create(args.path, args.model, config))
+    fields = [key.strip() for key in args.filter_fields.split(",") if key.strip()]
+    _print(ops.create(args.path, args.model, config, filter_fields=fields))
     return 0
 
 

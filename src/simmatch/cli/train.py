@@ -97,10 +97,14 @@ def _human_bytes(n: float) -> str:
 
 
 def _report(result: Any) -> int:
-    """The result as one JSON line on stdout; what the run left on disk on stderr."""
+    """The result as one JSON line on stdout; what the run left on disk on stderr (under
+    torchrun: one report, from rank 0)."""
     import sys
 
-    from simmatch.training.core import directory_size
+    from simmatch.training.core import directory_size, world_rank
+
+    if world_rank()[0] != 0:
+        return 0
 
     out = result.output_dir
     checkpoints = out / "checkpoints"

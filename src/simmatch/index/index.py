@@ -107,6 +107,7 @@ class Index:
         ann_params: AnnParams | None = None,
         passage_kind: str = INDEX_DEFAULTS.passage_kind,
         query_kind: str = INDEX_DEFAULTS.query_kind,
+        filter_fields: Sequence[str] = (),
     ) -> Index | MilvusIndex:
         """Create a new index in the empty (or absent) directory ``path``.
 
@@ -115,12 +116,24 @@ class Index:
         The settings are those of ``IndexConfig`` (``simmatch.index.options``), with its defaults.
         The encoder's ``model_name``, ``dim``, these settings and a fingerprint vector (the
         embedding of a fixed text) are recorded; ``Index.open`` refuses an encoder that differs.
+        filter_fields: Milvus only (``simmatch.index.milvus``): metadata keys stored as their own
+            fields, so filters on them are fast; the local store filters on any key.
         """
         if location.is_milvus(path):
             from simmatch.index.milvus import MilvusIndex
 
             return MilvusIndex.create(
-                path, encoder, metric=metric, passage_kind=passage_kind, query_kind=query_kind
+                path,
+                encoder,
+                metric=metric,
+                passage_kind=passage_kind,
+                query_kind=query_kind,
+                filter_fields=filter_fields,
+            )
+        if filter_fields:
+            raise InputError(
+                "filter_fields applies to a Milvus index (a .db file or a milvus:// URI); "
+                "the local store filters on any metadata key"
             )
         path = Path(path)
         config = IndexConfig(
@@ -178,7 +191,16 @@ class Index:
         if location.is_milvus(path):
             from simmatch.index.milvus import MilvusIndex
 
-            return MilvusIndex.open(path, encoder, load_encoder=load_encoder)
+            return MilvusIndex.open(
+                path,
+                encoder,
+                load_encoder=load_encoder,
+                read_only=read_only,
+                write=write,
+                normalize=normalize,
+                passage_kind=passage_kind,
+                query_kind=query_kind,
+            )
         path = Path(path)
         if write and read_only:
             raise InputError("Index.open: write=True and read_only=True exclude each other")

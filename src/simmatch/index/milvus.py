@@ -146,14 +146,28 @@ class MilvusIndex:
         encoder: Any | None = None,
         *,
         load_encoder: bool = False,
+        read_only: bool = False,
+        write: bool = False,
+        normalize: bool | None = None,
+        passage_kind: str | None = None,
+        query_kind: str | None = None,
         token: str | None = None,
-        **_checks: Any,
     ) -> MilvusIndex:
-        """An existing collection; the encoder is checked as for the local store."""
+        """An existing collection, with ``Index.open``'s options: the encoder is checked as for
+        the local store; ``normalize`` / ``passage_kind`` / ``query_kind``, when given, must equal
+        the recorded settings; ``read_only`` refuses ``add`` and ``delete``. ``write`` is
+        accepted and needs no lock: a Milvus server orders concurrent writes itself, and Milvus
+        Lite opens its file for one process only (a second process fails at open)."""
+        if write and read_only:
+            raise InputError("Index.open: write=True and read_only=True exclude each other")
         where = parse(path)
         client = cls._connect(where, token)
         try:
             settings = _load_settings(client, where.collection, path)
+            expected = {"normalize": normalize, "passage_kind": passage_kind, "query_kind": query_kind}
+            for key, value in expected.items():
+                if value is not None and value != settings[key]:
+                    raise InputError(f"index at {path} was built with {key}={settings[key]!r}, not {value!r}")
             if encoder is None and load_encoder:
                 encoder = settings["model_name"]
             if encoder is not None:
@@ -162,7 +176,9 @@ class MilvusIndex:
         except BaseException:
             client.close()
             raise
-        return cls(where, client, settings, encoder)
+        index = cls(where, client, settings, encoder)
+        index._read_only = read_only
+        return index
 
     def __enter__(self) -> MilvusIndex:
         return self
@@ -173,6 +189,10 @@ class MilvusIndex:
     def _check_open(self) -> None:
         if self._closed:
             raise InputError(f"index at {self.path} is closed")
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise InputError(f"index at {self.path} was opened read_only=True; it cannot be changed")
 
     def _require_encoder(self, what: str) -> Any:
         if self._encoder is None:
@@ -245,6 +265,7 @@ class MilvusIndex:
             "uri": self._where.uri,
             "collection": self._name,
             "documents": len(self),
+            "read_only": self._read_only,
             **self.settings,
             "rrf_k": RRF_K,
         }
@@ -261,6 +282,7 @@ class MilvusIndex:
         """As ``Index.add``: a changed text is re-embedded, an unchanged one keeps its vector;
         the collection is flushed at the end (Milvus searches unflushed data by brute force)."""
         positive_int("batch_size", batch_size)
+        self._check_writable()
         if isinstance(docs, (str, bytes, Mapping, Document)):
             raise InputError("add() takes an iterable of documents; wrap a single document in a list")
         given = (
@@ -324,6 +346,7 @@ class MilvusIndex:
         return row
 
     def delete(self, ids: str | Iterable[str]) -> int:
+        self._check_writable()
         id_list = [ids] if isinstance(ids, str) else list(ids)
         for position, doc_id in enumerate(id_list):
             if not isinstance(doc_id, str):

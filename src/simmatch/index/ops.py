@@ -18,9 +18,12 @@ from simmatch.index.options import DEFAULT_MODE, INDEX_DEFAULTS, IndexConfig
 from simmatch.index.types import SearchHit, coerce_document
 
 
-def create(path: str | Path, model: str, config: IndexConfig = INDEX_DEFAULTS) -> dict[str, Any]:
-    """Create an empty index at ``path`` for embedding model ``model``; returns its ``info``."""
-    with Index.create(path, model, **config.as_kwargs()) as index:
+def create(
+    path: str | Path, model: str, config: IndexConfig = INDEX_DEFAULTS, filter_fields: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Create an empty index at ``path`` for embedding model ``model``; returns its ``info``.
+    ``filter_fields``: Milvus only (see ``Index.create``)."""
+    with Index.create(path, model, **config.as_kwargs(), filter_fields=filter_fields) as index:
         return index.info()
 
 

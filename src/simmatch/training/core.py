@@ -245,6 +245,11 @@ def run_training(
         "dataloader_num_workers": 0,
         "save_only_model": False,
     }
+    if family == "cross-encoder":
+        # torchrun: every trainable parameter of a cross-encoder gets a gradient each step, and
+        # DDP's search for unused ones marks its head ready twice (RuntimeError). An embedder
+        # keeps the search: its BERT pooler is unused by sentence-transformers' pooling.
+        args_kwargs["ddp_find_unused_parameters"] = False
     if evaluator is not None:
         args_kwargs["metric_for_best_model"] = f"eval_{evaluator.primary_metric}"
         args_kwargs["greater_is_better"] = True
@@ -284,10 +289,12 @@ def run_training(
     ]
     losses = [(int(e["step"]), float(e["loss"])) for e in state.log_history if "loss" in e and "step" in e]
     model.eval()
-    with quiet_loading():
-        save_final(config.path)
-    if not config.keep_checkpoints:
-        _remove_checkpoints(config.checkpoint_dir)
+    main_process = trainer.is_world_process_zero()
+    if main_process:  # under torchrun only rank 0 writes the model and training.json
+        with quiet_loading():
+            save_final(config.path)
+        if not config.keep_checkpoints:
+            _remove_checkpoints(config.checkpoint_dir)
     result = TrainingResult(
         output_dir=config.path,
         global_step=int(state.global_step),
@@ -299,7 +306,9 @@ def run_training(
         train_loss=losses,
         extra={**(record or {}), "pairs_per_second": round(speed, 2), "length_buckets": lengths is not None},
     )
-    write_record(result, config, family, trainable=trainable, total=total)
+    if main_process:
+        write_record(result, config, family, trainable=trainable, total=total)
+    trainer.accelerator.wait_for_everyone()  # no rank returns before the model is written
     return result
 
 
@@ -323,6 +332,11 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
+def world_rank() -> tuple[int, int]:
+    """``(rank, world size)`` of this process under ``torchrun`` (``(0, 1)`` otherwise)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def write_record(result: TrainingResult, config: TrainingConfig, family: Family, **counts: int) -> Path:
     """``training.json`` beside the final model: config, data, metrics history and machine."""
     import torch
@@ -344,6 +358,7 @@ def write_record(result: TrainingResult, config: TrainingConfig, family: Family,
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "device": "cpu" if _use_cpu(config) else "cuda",
+            "processes": world_rank()[1],  # torchrun --nproc_per_node; batch_size is per process
         },
         **result.extra,
     }

@@ -1,0 +1,409 @@
+"""Scale-out benchmark (docs/scale.md): Ray embedding jobs, Milvus Lite vs the local store, and
+Milvus's BM25 / RRF vs simmatch's on a derived retrieval task.
+
+(a) throughput: ``--sentences`` distinct sentences from ../shared/data (``bench/index_scale``'s
+    collection) embedded as passages with ``--model`` / ``--backend`` (onnx-int8), in-process with
+    one thread and through ``simmatch.scale.embed_corpus`` on a local Ray with 1 and 2 actors of one
+    thread each. Sentences/s over the whole call (Ray's start-up excluded: one ``ray.init`` and a
+    64-sentence warm-up job first; each job's own overhead included), per core = sentences/s /
+    cores used, efficiency = per-core rate / in-process per-core rate, and 2-actor speed-up over
+    1 actor.
+(b) stores: ``--vectors`` clustered unit vectors (or real e5 vectors, ``--data real``: made by
+    ``bench/index_scale/embed_corpus.py``; the data come from ``bench/index_scale/run.py``'s
+    ``make_data``) added with ``Index.add(vectors=...)`` to a local index (defaults: HNSW above its
+    threshold) and to a Milvus Lite collection (HNSW M=16); insert/s, single-query dense search
+    p50/p99 and recall@10 vs exact inner-product search.
+(c) quality (``--quality``): LCQMC retrieval (``lcqmc_retrieval_task``), first ``--quality-queries``
+    queries, corpus cut to ``--quality-corpus`` others plus the relevant ones; MRR@10 of bm25 and
+    hybrid on both stores (quality, not timing).
+
+Prints tables and writes JSON; ``--write-doc`` fills docs/scale.md between its markers.
+
+    nice -n 10 python bench/scale/run.py --write-doc            # 200k sentences, 1M vectors, quality
+    python bench/scale/run.py --sentences 300 --vectors 5000    # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "index_scale"))
+from _common import DATA_ROOT, ROOT, load_average, machine
+
+HERE = Path(__file__).resolve()
+
+PACKAGES = ("simmatch", "onnxruntime", "faiss-cpu", "bm25s", "numpy", "ray", "pymilvus", "milvus-lite")
+DOC_START, DOC_END = "<!-- bench:scale:start -->", "<!-- bench:scale:end -->"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--parts", default="embed,stores,quality", help="comma-separated: embed, stores, quality")
+    p.add_argument("--sentences", type=int, default=200_000)
+    p.add_argument("--model", default="multilingual-e5-small")
+    p.add_argument("--backend", default="onnx-int8")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--vectors", type=int, default=1_000_000)
+    p.add_argument("--dim", type=int, default=384)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--data", default="clustered", choices=("clustered", "random", "real"))
+    p.add_argument("--real-dir", type=Path, default=ROOT / "bench" / "out" / "real_vectors")
+    p.add_argument("--quality-queries", type=int, default=200)
+    p.add_argument("--quality-corpus", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale.json")
+    p.add_argument("--write-doc", action="store_true", help="fill docs/scale.md between its markers")
+    args = p.parse_args(argv)
+    unknown = set(args.parts.split(",")) - {"embed", "stores", "quality"}
+    if unknown:
+        p.error(f"unknown --parts {sorted(unknown)}")
+    if args.sentences < 10 or args.vectors < 1000 or args.queries < 1:
+        p.error("--sentences must be >= 10, --vectors >= 1000, --queries >= 1")
+    return args
+
+
+# --- (a) throughput -------------------------------------------------------------------------
+
+
+def corpus(n: int, seed: int) -> list[str]:
+    import random
+
+    from embed_corpus import distinct_sentences
+
+    texts = distinct_sentences()
+    if len(texts) < n:
+        raise SystemExit(f"only {len(texts)} distinct sentences in {DATA_ROOT}; use --sentences <= that")
+    random.Random(seed).shuffle(texts)
+    return texts[:n]
+
+
+def ray_session(tmp: Path) -> Any:
+    import ray
+
+    os.environ.update(RAY_worker_niceness="0", RAY_USAGE_STATS_ENABLED="0", HOME=str(tmp / "home"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+    )
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=str(tmp / "ray"))
+    return ray
+
+
+def throughput(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    from simmatch.models import Embedder
+    from simmatch.scale import RayOptions, embed_corpus
+
+    texts = corpus(args.sentences, args.seed)
+    source = tmp / "corpus.jsonl"
+    with open(source, "w", encoding="utf-8") as fh:
+        for i, text in enumerate(texts):
+            fh.write(json.dumps({"id": str(i), "text": text}, ensure_ascii=False) + "\n")
+    rows = []
+    embedder = Embedder(args.model, backend=args.backend, threads=1)
+    embedder.encode(texts[:32], kind="passage")  # warm-up
+    started = time.perf_counter()
+    embedder.encode(texts, kind="passage", batch_size=args.batch_size)
+    rows.append(_rate("in-process, 1 thread", len(texts), time.perf_counter() - started, 1))
+    del embedder
+    ray = ray_session(tmp)
+    try:  # a small job first, so Ray's worker start-up is not charged to the 1-actor run
+        warm = tmp / "warm.jsonl"
+        warm.write_text("".join(source.read_text(encoding="utf-8").splitlines(True)[:64]), encoding="utf-8")
+        embed_corpus(
+            warm,
+            tmp / "shards-warm",
+            args.model,
+            options=RayOptions(backend=args.backend),
+            show_progress=False,
+        )
+        for actors in (1, 2):
+            options = RayOptions(actors=actors, threads=1, backend=args.backend, batch_size=args.batch_size)
+            started = time.perf_counter()
+            embed_corpus(source, tmp / f"shards-{actors}", args.model, options=options, show_progress=False)
+            rows.append(
+                _rate(f"Ray, {actors} actor(s) x 1 thread", len(texts), time.perf_counter() - started, actors)
+            )
+    finally:
+        ray.shutdown()
+    base = rows[0]["per_core"]
+    for row in rows:
+        row["efficiency"] = round(row["per_core"] / base, 3)
+        print(
+            f"| {row['engine']} | {row['sentences_s']} | {row['per_core']} | {row['efficiency']} |",
+            flush=True,
+        )
+    if len(rows) == 3:
+        rows[2]["speedup_vs_1_actor"] = round(rows[2]["sentences_s"] / rows[1]["sentences_s"], 3)
+    return rows
+
+
+def _rate(engine: str, n: int, seconds: float, cores: int) -> dict[str, Any]:
+    rate = n / seconds
+    return {
+        "engine": engine,
+        "sentences": n,
+        "seconds": round(seconds, 2),
+        "cores": cores,
+        "sentences_s": round(rate, 1),
+        "per_core": round(rate / cores, 1),
+    }
+
+
+# --- (b) stores -------------------------------------------------------------------------------
+
+
+class LookupEncoder:
+    """An encoder for given vectors: a query text ``q<i>`` embeds as query vector i; anything
+    else (the fingerprint text) as a fixed unit vector."""
+
+    def __init__(self, queries: np.ndarray) -> None:
+        self.queries, self.dim, self.model_name = queries, queries.shape[1], "bench-vectors"
+        self.fixed = np.full(self.dim, 1 / np.sqrt(self.dim), dtype=np.float32)
+
+    def encode(self, texts: Any, batch_size: int = 32, normalize: bool = True, kind: str = "passage") -> Any:
+        single = isinstance(texts, str)
+        rows = [
+            self.queries[int(t[1:])] if t.startswith("q") else self.fixed
+            for t in ([texts] if single else texts)
+        ]
+        out = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.dim), np.float32)
+        return out[0] if single else out
+
+
+def store_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    import importlib.util
+
+    import faiss
+
+    spec = importlib.util.spec_from_file_location(
+        "index_scale_run", HERE.parents[1] / "index_scale" / "run.py"
+    )
+    assert spec is not None and spec.loader is not None
+    index_scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(index_scale)
+    make_data = index_scale.make_data
+    from simmatch.index import Index
+    from simmatch.index.encoders import FINGERPRINT_TEXT
+    from simmatch.index.precomputed import Embeddings
+
+    base, queries = make_data(
+        args.data, args.vectors, args.queries, args.dim, 1000, args.seed, 0.6, args.real_dir
+    )
+    exact = faiss.IndexFlatIP(args.dim)
+    exact.add(base)
+    truth = exact.search(queries, 10)[1]
+    del exact
+    encoder = LookupEncoder(queries)
+    fingerprint = encoder.encode([FINGERPRINT_TEXT])[0]
+    rows = []
+    for store, location in (
+        ("local (SQLite + FAISS)", tmp / "local"),
+        ("Milvus Lite", str(tmp / "milvus.db")),
+    ):
+        index = Index.create(location, encoder)
+        started = time.perf_counter()
+        for start in range(0, len(base), 50_000):
+            chunk = base[start : start + 50_000]
+            docs = [{"id": str(i), "text": f"v{i}"} for i in range(start, start + len(chunk))]
+            index.add(
+                docs,
+                vectors=Embeddings(chunk, "bench-vectors", fingerprint),
+                show_progress=False,
+                batch_size=5000,
+            )
+        insert_s = time.perf_counter() - started
+        queries_text = [f"q{i}" for i in range(len(queries))]
+        index.search_batch(queries_text[:5], top_k=10, mode="dense")  # warm-up (loads / builds)
+        times, found = [], []
+        for text in queries_text:
+            started = time.perf_counter()
+            hits = index.search(text, top_k=10, mode="dense")
+            times.append((time.perf_counter() - started) * 1000)
+            found.append([int(h.id) for h in hits])
+        index.close()
+        recall = float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth.tolist())]))
+        row = {
+            "store": store,
+            "vectors": len(base),
+            "data": args.data,
+            "insert_s": round(insert_s, 1),
+            "insert_per_s": round(len(base) / insert_s, 1),
+            "p50_ms": round(float(np.percentile(times, 50)), 2),
+            "p99_ms": round(float(np.percentile(times, 99)), 2),
+            "recall@10": round(recall, 4),
+        }
+        print(
+            f"| {store} | {row['vectors']} | {row['insert_per_s']} | {row['p50_ms']} | {row['p99_ms']} | "
+            f"{row['recall@10']} |",
+            flush=True,
+        )
+        rows.append(row)
+    return rows
+
+
+# --- (c) quality ------------------------------------------------------------------------------
+
+
+def quality_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    from simmatch.data.examples import RetrievalTask
+    from simmatch.data.retrieval import lcqmc_retrieval_task
+    from simmatch.evaluation.evaluators import RetrievalEvaluator
+    from simmatch.index import Index, encoders
+    from simmatch.index.precomputed import Embeddings
+    from simmatch.models import Embedder
+
+    task = lcqmc_retrieval_task("test", root=DATA_ROOT)
+    qids = list(task.relevant)[: args.quality_queries]
+    keep = {d for q in qids for d in task.relevant[q] | task.exclude.get(q, set())}
+    keep.update(list(task.corpus)[: args.quality_corpus])
+    task = RetrievalTask(
+        name=task.name,
+        queries={q: task.queries[q] for q in qids},
+        corpus={d: t for d, t in task.corpus.items() if d in keep},
+        relevant={q: task.relevant[q] for q in qids},
+        exclude={q: task.exclude[q] for q in qids if q in task.exclude},
+    )
+    embedder = Embedder(args.model, backend="onnx")
+    docs = [{"id": d, "text": t} for d, t in task.corpus.items()]
+    model_name, dim = encoders.encoder_identity(embedder)
+    vectors = Embeddings(  # encoded once, added to both stores
+        encoders.encode(
+            embedder, [d["text"] for d in docs], kind="passage", normalize=True, dim=dim, batch_size=64
+        ),
+        model_name,
+        encoders.fingerprint(embedder, True, "passage", dim),
+    )
+    rows = []
+    for store, location in (
+        ("local (bm25s, simmatch RRF)", tmp / "q-local"),
+        ("Milvus Lite", str(tmp / "q.db")),
+    ):
+        with Index.create(location, embedder) as index:
+            index.add(docs, vectors=vectors, show_progress=False, batch_size=256)
+            for mode in ("bm25", "dense", "hybrid"):
+
+                def search(
+                    queries: list[str], top_k: int, mode: str = mode, index: Any = index
+                ) -> list[list[str]]:
+                    return [
+                        [h.id for h in hits] for hits in index.search_batch(queries, top_k=top_k, mode=mode)
+                    ]
+
+                metrics = RetrievalEvaluator(task, search)()
+                row = {"store": store, "mode": mode, "queries": len(qids), "corpus": len(docs)}
+                row.update({k: round(float(v), 4) for k, v in metrics.items()})
+                print(f"| {store} | {mode} | {row['mrr@10']} | {row.get('recall@10', '-')} |", flush=True)
+                rows.append(row)
+    return rows
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def doc_lines(report: dict[str, Any]) -> list[str]:
+    lines = [DOC_START, f"Command: `{report['command']}`", ""]
+    host = report["machine"]
+    lines.append(
+        f"Machine: {host['cpu']}, {host['cpus_usable']} usable CPUs, load {report['load_average_at_start']} "
+        f"at start, {report['load_average_at_end']} at end."
+    )
+    if report.get("embed"):
+        lines += [
+            "",
+            f"Throughput ({report['sentences']} sentences, {report['model']} {report['backend']}):",
+            "",
+        ]
+        lines += ["| engine | sentences/s | per core | efficiency vs in-process |", "|---|---|---|---|"]
+        lines += [
+            f"| {r['engine']} | {r['sentences_s']} | {r['per_core']} | {r['efficiency']} |"
+            for r in report["embed"]
+        ]
+        two = [r for r in report["embed"] if "speedup_vs_1_actor" in r]
+        if two:
+            lines += ["", f"2 actors vs 1 actor: {two[0]['speedup_vs_1_actor']}×."]
+    if report.get("stores"):
+        lines += [
+            "",
+            f"Stores ({report['vectors']} {report['data']} vectors, d = {report['dim']}, "
+            f"{report['queries']} queries, single-query dense search):",
+            "",
+        ]
+        lines += [
+            "| store | vectors | insert/s | p50 ms | p99 ms | recall@10 vs exact |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['store']} | {r['vectors']} | {r['insert_per_s']} | {r['p50_ms']} | {r['p99_ms']} "
+            f"| {r['recall@10']} |"
+            for r in report["stores"]
+        ]
+    if report.get("quality"):
+        q = report["quality"][0]
+        lines += [
+            "",
+            f"LCQMC retrieval, first {q['queries']} test queries, corpus {q['corpus']} sentences (quality):",
+            "",
+        ]
+        lines += ["| store | mode | MRR@10 | Recall@10 |", "|---|---|---|---|"]
+        lines += [
+            f"| {r['store']} | {r['mode']} | {r['mrr@10']} | {r.get('recall@10', '-')} |"
+            for r in report["quality"]
+        ]
+    lines.append(DOC_END)
+    return lines
+
+
+def write_doc(report: dict[str, Any]) -> Path:
+    doc = ROOT / "docs" / "scale.md"
+    text = doc.read_text(encoding="utf-8")
+    if DOC_START not in text or DOC_END not in text:
+        raise SystemExit(f"{doc}: markers {DOC_START} / {DOC_END} not found")
+    head, _, rest = text.partition(DOC_START)
+    _, _, tail = rest.partition(DOC_END)
+    doc.write_text(head + "\n".join(doc_lines(report)) + tail, encoding="utf-8")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    parts = args.parts.split(",")
+    report: dict[str, Any] = {
+        "command": "python bench/scale/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        **{
+            k: getattr(args, k)
+            for k in ("sentences", "model", "backend", "vectors", "dim", "queries", "data")
+        },
+        "machine": machine(PACKAGES),
+        "load_average_at_start": load_average(),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
+        tmp = Path(name)
+        if "embed" in parts:
+            print("| engine | sentences/s | per core | efficiency |\n|---|---|---|---|")
+            report["embed"] = throughput(args, tmp)
+        if "stores" in parts:
+            print("| store | vectors | insert/s | p50 ms | p99 ms | recall@10 |\n|---|---|---|---|---|---|")
+            report["stores"] = store_rows(args, tmp)
+        if "quality" in parts:
+            print("| store | mode | MRR@10 | Recall@10 |\n|---|---|---|---|")
+            report["quality"] = quality_rows(args, tmp)
+    report["load_average_at_end"] = load_average()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    if args.write_doc:
+        print(f"wrote {write_doc(report)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
