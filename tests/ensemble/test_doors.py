@@ -74,7 +74,9 @@ def test_index_rerank_with_the_model_directory(models, kind, tmp_path):
     index = Index.create(tmp_path / "idx", FakeEncoder())
     try:
         index.add([dict(doc, metadata=dict(doc["metadata"])) for doc in CORPUS], show_progress=False)
-        hits = index.search("Beijing weather today", top_k=3, rerank=models[kind], rerank_top_k=5)
+        hits = index.search(
+            "Beijing weather today", top_k=3, rerank=models[kind], rerank_top_k=5, rerank_fusion="replace"
+        )
         first = index.search("Beijing weather today", top_k=5)
     finally:
         index.close()

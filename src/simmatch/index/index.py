@@ -24,6 +24,7 @@ import numpy as np
 from simmatch._fs import FileLock
 from simmatch.errors import InputError
 from simmatch.index import encoders, location
+from simmatch.index.base import IndexBase
 from simmatch.index.derived import DerivedState
 from simmatch.index.disk import WRITER_LOCK, acquire_writer, batch_kept, new_directory, storage_errors
 from simmatch.index.fusion import RRF_K
@@ -37,7 +38,7 @@ from simmatch.index.options import (
     positive_int,
 )
 from simmatch.index.precomputed import Embeddings
-from simmatch.index.search import FirstStage, SearchRequest
+from simmatch.index.search import FirstStage
 from simmatch.index.store import FILE_RECORDS, SQLITE_FILE, Store, create_database, open_database
 from simmatch.index.tokenize import get_tokenizer
 from simmatch.index.types import AddStats, Document, SearchHit
@@ -61,7 +62,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
         return index.settings
 
 
-class Index:
+class Index(IndexBase):
     """A persistent semantic-search index over ``Document``s (see the module docstring).
 
     Build with ``Index.create``, reopen with ``Index.open``. An index object is thread-safe; use it
@@ -237,25 +238,12 @@ class Index:
             self._derived.release()
             self._store.close()
 
-    def __enter__(self) -> Index:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise InputError(f"index at {self.path} is closed")
-
     # -- reading -------------------------------------------------------------------------------
 
     def __len__(self) -> int:
         with self._lock:
             self._check_open()
             return self._store.count()
-
-    def __contains__(self, doc_id: object) -> bool:
-        return isinstance(doc_id, str) and self.get(doc_id) is not None
 
     def ids(self) -> list[str]:
         """Every document id, oldest (least recently added or re-embedded) first."""
@@ -305,21 +293,6 @@ class Index:
 
     def _acquire_writer(self) -> None:
         acquire_writer(self._writer, self.path, self._read_only, self._read_only_reason)
-
-    def _require_encoder(self, what: str) -> Any:
-        if self._encoder is None:
-            raise InputError(
-                f"{what} needs an encoder: this index was opened without one; pass "
-                f"encoder=Embedder({self._settings['model_name']!r}) (or load_encoder=True) to Index.open"
-            )
-        return self._encoder
-
-    def _encode(self, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
-        encoder = self._require_encoder("embedding texts")
-        normalize = self._settings["normalize"]
-        return encoders.encode(
-            encoder, texts, kind=kind, normalize=normalize, dim=self._dim, batch_size=batch_size
-        )
 
     def add(
         self,
@@ -472,7 +445,7 @@ class Index:
         rerank_fusion: str = DEFAULT_RERANK_FUSION,
     ) -> list[list[SearchHit]]:
         """``search`` for many queries at once (queries encoded in batches of ``batch_size``)."""
-        request = SearchRequest.check(
+        request, query_vectors = self._search_request(
             queries,
             top_k=top_k,
             mode=mode,
@@ -484,10 +457,6 @@ class Index:
         )
         if not request.queries:
             return []
-        query_vectors = None
-        if request.needs_vectors:
-            self._require_encoder(f"mode={mode!r}")
-            query_vectors = self._encode(request.queries, self._settings["query_kind"], batch_size)
         with self._lock:
             self._check_open()
             with self._store.snapshot():

@@ -26,6 +26,7 @@ import numpy as np
 
 from simmatch.errors import InputError, require
 from simmatch.index import encoders
+from simmatch.index.base import IndexBase
 from simmatch.index.fusion import RRF_K
 from simmatch.index.location import MilvusLocation, parse
 from simmatch.index.options import (
@@ -59,7 +60,7 @@ def _count(docs: Iterable[Any]) -> int | None:
     return len(docs) if isinstance(docs, Sized) else None
 
 
-class MilvusIndex:
+class MilvusIndex(IndexBase):
     """An ``Index`` whose documents, vectors and BM25 live in a Milvus collection: the same
     public methods (``add``, ``delete``, ``get``, ``ids``, ``info``, ``search``, ``search_batch``,
     ``close``, ``len``, ``in``, context manager)."""
@@ -180,37 +181,9 @@ class MilvusIndex:
         index._read_only = read_only
         return index
 
-    def __enter__(self) -> MilvusIndex:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise InputError(f"index at {self.path} is closed")
-
     def _check_writable(self) -> None:
         if self._read_only:
             raise InputError(f"index at {self.path} was opened read_only=True; it cannot be changed")
-
-    def _require_encoder(self, what: str) -> Any:
-        if self._encoder is None:
-            raise InputError(
-                f"{what} needs an encoder: this index was opened without one; pass "
-                f"encoder=Embedder({self._settings['model_name']!r}) (or load_encoder=True) to Index.open"
-            )
-        return self._encoder
-
-    def _encode(self, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
-        encoder = self._require_encoder("embedding texts")
-        normalize = self._settings["normalize"]
-        return encoders.encode(
-            encoder, texts, kind=kind, normalize=normalize, dim=self._dim, batch_size=batch_size
-        )
-
-    def __contains__(self, doc_id: object) -> bool:
-        return isinstance(doc_id, str) and self.get(doc_id) is not None
 
     def search(self, query: str, top_k: int = DEFAULT_TOP_K, **options: Any) -> list[SearchHit]:
         """``search_batch`` for one query (the options of ``Index.search``)."""
@@ -374,7 +347,7 @@ class MilvusIndex:
     ) -> list[list[SearchHit]]:
         """As ``Index.search_batch``. Scores: dense = inner product of the stored vectors;
         bm25 = Milvus's BM25; hybrid = Milvus's RRF (k=60) of the top ``max(100, depth)`` of each."""
-        request = SearchRequest.check(
+        request, query_vectors = self._search_request(
             queries,
             top_k=top_k,
             mode=mode,
@@ -386,10 +359,7 @@ class MilvusIndex:
         )
         if not request.queries:
             return []
-        vectors = None
-        if request.needs_vectors:
-            self._require_encoder(f"mode={mode!r}")
-            vectors = self._encode(request.queries, self._settings["query_kind"], batch_size).tolist()
+        vectors = None if query_vectors is None else query_vectors.tolist()
         expr = self._filter(request.conditions)
         with self._lock:
             self._check_open()

@@ -119,16 +119,13 @@ class OnnxBackend:
         threads: int | None = None,
         recipe: Int8Recipe | None = None,
     ) -> None:
-        onnx_export.check_options(threads, quantize, recipe)
-        self.export_dir = onnx_export.ensure_export(path, FAMILY, _export_fp32)
-        meta = onnx_export.read_meta(self.export_dir)
-        self.model_file = onnx_export.model_file(self.export_dir, path, quantize, recipe)
-        self.recipe = (recipe or onnx_export.INT8_RECIPE) if quantize else None
-        self.tokenizer = onnx_export.load_tokenizer(self.export_dir / onnx_export.TOKENIZER_DIR, meta)
+        opened = onnx_export.open_export(path, FAMILY, _export_fp32, quantize, threads, recipe)
+        self.export_dir, self.model_file, self.recipe = opened.export_dir, opened.model_file, opened.recipe
+        self.tokenizer, self.session = opened.tokenizer, opened.session
+        meta = opened.meta
         self.prompts: dict[str, str] = dict(meta["prompts"])
         self.max_seq_length = int(meta["max_seq_length"])
         self.dim = int(meta["dim"])
-        self.session = onnx_export.open_session(self.model_file, threads)
 
     def embed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = onnx_export.int64_feeds({"input_ids": input_ids, "attention_mask": attention_mask})

@@ -326,6 +326,42 @@ def quantize_int8(fp32_file: Path, out_file: Path, recipe: Int8Recipe = INT8_REC
 
 
 # ---------------------------------------------------------------------------------------- runtime
+@dataclass(frozen=True)
+class OpenedExport:
+    """What both ONNX backends open the same way: the export (made once, under the lock), its
+    metadata, the model file for the precision asked for, the torch-free tokenizer and a session."""
+
+    export_dir: Path
+    meta: dict[str, Any]
+    model_file: Path
+    recipe: Int8Recipe | None
+    tokenizer: Any
+    session: Any
+
+
+def open_export(
+    path: str,
+    family: str,
+    exporter: Callable[[str, Path], dict[str, Any]],
+    quantize: bool,
+    threads: int | None,
+    recipe: Int8Recipe | None,
+) -> OpenedExport:
+    """Export ``path`` for ``family`` unless cached, then open it (fp32, or int8 with ``recipe``)."""
+    check_options(threads, quantize, recipe)
+    folder = ensure_export(path, family, exporter)
+    meta = read_meta(folder)
+    file = model_file(folder, path, quantize, recipe)
+    return OpenedExport(
+        export_dir=folder,
+        meta=meta,
+        model_file=file,
+        recipe=(recipe or INT8_RECIPE) if quantize else None,
+        tokenizer=load_tokenizer(folder / TOKENIZER_DIR, meta),
+        session=open_session(file, threads),
+    )
+
+
 def physical_cores() -> int:
     """Physical cores this process may run on (hyper-threads share one core's matrix units)."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -135,18 +135,15 @@ class OnnxPairBackend:
         threads: int | None = None,
         recipe: Int8Recipe | None = None,
     ) -> None:
-        onnx_export.check_options(threads, quantize, recipe)
-        self.export_dir = onnx_export.ensure_export(path, FAMILY, _export_pair)
-        meta = onnx_export.read_meta(self.export_dir)
-        self.model_file = onnx_export.model_file(self.export_dir, path, quantize, recipe)
-        self.recipe = (recipe or onnx_export.INT8_RECIPE) if quantize else None
-        self.tokenizer = onnx_export.load_tokenizer(self.export_dir / onnx_export.TOKENIZER_DIR, meta)
+        opened = onnx_export.open_export(path, FAMILY, _export_pair, quantize, threads, recipe)
+        self.export_dir, self.model_file, self.recipe = opened.export_dir, opened.model_file, opened.recipe
+        self.tokenizer, self.session = opened.tokenizer, opened.session
+        meta = opened.meta
         self.num_labels = int(meta["num_labels"])
         self.id2label = {i: str(label) for i, label in enumerate(meta["labels"])}
         self.max_positions = int(meta["max_positions"])
         self.needs_token_types = bool(meta["needs_token_types"])
         self.layers = int(meta["layers"])
-        self.session = onnx_export.open_session(self.model_file, threads)
 
     def logits(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Head outputs (batch, num_labels) for ``input_ids``, ``attention_mask`` (and
