@@ -139,3 +139,12 @@ def test_bad_options(tiny_embedder, tiny_embedder_dir):
         Embedder(str(tiny_embedder_dir), backend="tensorrt")
     with pytest.raises(InputError, match="source_sentence must be one text"):
         tiny_embedder.compare(["a", "b"], ["c"])
+
+
+def test_a_builtin_cross_encoder_is_refused_as_an_embedder():
+    """sentence-transformers would load it as an embedder with a made-up pooling (a silent wrong
+    answer); the message names the class to use."""
+    with pytest.raises(
+        InputError, match=r"paraphrase-zh is a built-in cross-encoder .*PairClassifier\('paraphrase-zh'\)"
+    ):
+        Embedder("paraphrase-zh")

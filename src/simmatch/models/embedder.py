@@ -19,7 +19,7 @@ import numpy as np
 
 from simmatch.errors import InputError
 from simmatch.models._inputs import check_text, check_texts, check_top_k
-from simmatch.models.registry import DEFAULT_EMBEDDER, builtin_name, resolve_model
+from simmatch.models.registry import BUILTIN_MODELS, DEFAULT_EMBEDDER, builtin_name, resolve_model
 from simmatch.models.results import RankedDocument, compare_result, cosine_pairwise, rank_by_scores
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,14 @@ class Embedder:
         _check_long_text(long_text)
         check_threads(threads)
         self.model_name = builtin_name(str(model)) or str(model)
+        builtin = BUILTIN_MODELS.get(self.model_name)
+        if builtin is not None and builtin.family != "embedder":
+            # sentence-transformers would silently turn the cross-encoder into a meaningless embedder
+            raise InputError(
+                f"{self.model_name} is a built-in cross-encoder (labels {'/'.join(builtin.labels or ())}): "
+                f"load it with PairClassifier({self.model_name!r}) (CLI: --cross-encoder {self.model_name}); "
+                f"embedders: {', '.join(n for n, m in BUILTIN_MODELS.items() if m.family == 'embedder')}"
+            )
         self.path = resolve_model(model)
         config = EmbedderConfig(
             max_seq_length=max_seq_length,
