@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +17,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the service needs the 'serve' extra")
 
-from simmatch.service import LoadedModels, ServiceSettings, create_app
+from ..service.conftest import serving  # noqa: F401  (the tests here import it from this module)
 
 INSTALL_HINT = (
     "headless Chromium is not installed: on Debian/Ubuntu run "
@@ -81,31 +77,6 @@ def chrome() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
-
-
-@contextmanager
-def serving(models: LoadedModels, **settings: Any) -> Iterator[str]:
-    """The app over ``models`` served by uvicorn in a thread on a free 127.0.0.1 port; yields its
-    base URL. ``settings`` are ``ServiceSettings`` fields."""
-    import uvicorn
-
-    app = create_app(ServiceSettings(model=models.embedder.model_name, **settings), models=models)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@ runs the app's start-up and shut-down)."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -79,3 +81,28 @@ class GatedEmbedder:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+@contextmanager
+def serving(models: LoadedModels, **settings: Any) -> Iterator[str]:
+    """The app over ``models`` served by uvicorn in a thread on a free 127.0.0.1 port; yields its
+    base URL. ``settings`` are ``ServiceSettings`` fields."""
+    import uvicorn
+
+    app = create_app(ServiceSettings(model=models.embedder.model_name, **settings), models=models)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -4,9 +4,6 @@ loopback port, models loaded at start-up from paths, and the command-line settin
 from __future__ import annotations
 
 import argparse
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,7 +12,7 @@ from simmatch.cli.serve import add_arguments, settings_from_args
 from simmatch.errors import InputError
 from simmatch.service import LoadedModels, ServiceSettings, create_app
 
-from .conftest import API_KEY
+from .conftest import API_KEY, serving
 
 openai = pytest.importorskip("openai")
 
@@ -40,23 +37,8 @@ def test_openai_client_round_trip(client, tiny_embedder):
 @pytest.fixture(scope="module")
 def live_server(tiny_embedder):
     """uvicorn serving the app in a thread, on a loopback socket bound to a free port."""
-    import uvicorn
-
-    app = create_app(ServiceSettings(model="tiny", api_key=API_KEY), models=LoadedModels(tiny_embedder))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(LoadedModels(tiny_embedder), api_key=API_KEY) as url:
+        yield url
 
 
 def test_openai_client_against_real_server(live_server, tiny_embedder):
