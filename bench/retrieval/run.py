@@ -55,8 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--reranker",
         action="append",
         default=[],
-        metavar="[TASK=]DIR",
-        help="cross-encoder (PairClassifier) directory, for every task or, as TASK=DIR, for one (repeatable)",
+        metavar="[TASK=]MODEL",
+        help="cross-encoder (PairClassifier): built-in name or directory, for every task or, as "
+        "TASK=MODEL, for one (repeatable)",
     )
     parser.add_argument(
         "--backend",
@@ -240,8 +241,10 @@ class _Replay:
 
 
 def load_rerankers(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
-    """``{task: PairClassifier}`` for the tasks that have an existing --reranker directory."""
+    """``{task: PairClassifier}`` for the tasks whose --reranker is a built-in model name (for example
+    ``relevance-zh``) or an existing directory."""
     from simmatch.models import PairClassifier
+    from simmatch.models.registry import builtin_name
 
     loaded: dict[str, Any] = {}  # one model per directory; scores are recorded per task
     out: dict[str, Any] = {}
@@ -249,7 +252,7 @@ def load_rerankers(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]
         directory = for_task(args.rerankers, name)
         if directory is None:
             notes.append(f"{name}: hybrid+rerank skipped: no --reranker given")
-        elif not Path(directory).is_dir():
+        elif builtin_name(directory) is None and not Path(directory).is_dir():
             notes.append(f"{name}: hybrid+rerank skipped: reranker directory {directory} does not exist")
         else:
             if directory not in loaded:
