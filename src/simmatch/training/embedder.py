@@ -285,9 +285,9 @@ def _train_once(
     seed_everything(config.seed)
     model = load_sentence_transformer(base_model, device=config.device)
     if config.layers is not None:
-        from simmatch.models.pruning import keep_first_layers
+        from simmatch.models.pruning import prune_layers
 
-        keep_first_layers(model, config.layers)
+        prune_layers(model, config.layers)
     saved_length = model.max_seq_length
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
