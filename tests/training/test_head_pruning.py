@@ -4,6 +4,7 @@ the speed record, on the tiny fixture models."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -88,18 +89,35 @@ def test_mean_head_first_dense_sees_standardized_pooled_states(tiny_cross3_dir):
     assert torch.allclose(z.std(0), torch.ones(z.shape[1]), atol=1e-3)
 
 
-def test_keep_first_layers(tiny_cross3_dir):
+def test_prune_layers_prunes_a_training_model_in_place(tiny_cross3_dir):
     from transformers import AutoModelForSequenceClassification
 
-    from simmatch.models.pruning import keep_first_layers
+    from simmatch.models.pruning import prune_layers
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_cross3_dir)
-    assert keep_first_layers(model, 1) == 2
+    assert len(model.bert.encoder.layer) == 2
+    assert prune_layers(model, 1) is model
     assert len(model.bert.encoder.layer) == 1 and model.config.num_hidden_layers == 1
-    with pytest.raises(InputError, match="layers=3, but the model has only 1 encoder layers"):
-        keep_first_layers(model, 3)
+    message = f"^{re.escape(str(tiny_cross3_dir))} has 1 encoder layers; cannot keep 3$"
+    with pytest.raises(InputError, match=message):
+        prune_layers(model, 3)
     with pytest.raises(InputError, match="layers must be a positive integer, got 0"):
-        keep_first_layers(model, 0)
+        prune_layers(model, 0)
+
+
+def test_prune_layers_finds_the_encoder_inside_a_sentence_transformer(tiny_embedder_dir, tmp_path):
+    from simmatch.models import Embedder
+    from simmatch.models.pruning import prune_layers
+    from simmatch.training.embedder import load_sentence_transformer
+
+    model = load_sentence_transformer(tiny_embedder_dir, device="cpu")
+    encoder = model[0].auto_model
+    assert len(encoder.encoder.layer) == 2
+    assert prune_layers(model, 1) is model
+    assert len(encoder.encoder.layer) == 1 and encoder.config.num_hidden_layers == 1
+    model.save(str(tmp_path / "pruned"))
+    assert json.loads((tmp_path / "pruned" / "config.json").read_text())["num_hidden_layers"] == 1
+    assert Embedder(str(tmp_path / "pruned"), device="cpu").encode("你好").shape == (32,)
 
 
 def test_length_buckets_cover_every_row_once_and_group_lengths():

@@ -4,7 +4,7 @@ registry and the ModelScope-style ``pipeline`` facade."""
 from simmatch.models.embedder import KINDS, Embedder, EmbedderConfig, Kind, prompt_for
 from simmatch.models.pair_classifier import PairClassifier
 from simmatch.models.pipeline import Tasks, pipeline
-from simmatch.models.prune import prune_layers
+from simmatch.models.pruning import prune_layers
 from simmatch.models.registry import BUILTIN_MODELS, DEFAULT_EMBEDDER, list_builtin_models, resolve_model
 from simmatch.models.results import (
     PairPrediction,

@@ -118,7 +118,7 @@ def _build_cross_encoder(
 
     from simmatch.models._loading import quiet_loading
     from simmatch.models.heads import mean_head_cross_encoder, standardize_first_dense
-    from simmatch.models.pruning import keep_first_layers
+    from simmatch.models.pruning import prune_layers
     from simmatch.models.registry import resolve_model
     from simmatch.settings import default_device
 
@@ -128,7 +128,7 @@ def _build_cross_encoder(
     if head == "mean":
         model = mean_head_cross_encoder(path, _label_config(labels), device=device or default_device())
         if layers is not None:
-            keep_first_layers(model, layers)
+            prune_layers(model, layers)
         if init_pairs:
             standardize_first_dense(model, init_pairs)
             return model, f"mean head, standardized over {len(init_pairs)} training pairs"
@@ -146,7 +146,7 @@ def _build_cross_encoder(
         )
     model = CrossEncoder(modules=[transformer], device=device or default_device())
     if layers is not None:
-        keep_first_layers(model, layers)
+        prune_layers(model, layers)
     if not _reinit_empty_pooler(model.model):
         return model, "from the base model"
     if init_pairs:

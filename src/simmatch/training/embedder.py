@@ -137,7 +137,8 @@ def train_embedder(
     ``corpus`` (default: every training text); ``"two-stage"`` trains a stage-1 model on BM25
     negatives (saved in ``<output_dir>/stage1``), mines new negatives with it under the
     false-negative guard, and trains the final model from the stage-1 model on those.
-    ``mining_options`` go to :func:`mine_hard_negatives`. Without ``hard_negatives``, the examples'
+    ``mining_options`` go to :func:`mine_hard_negatives` (its ``progress`` follows
+    ``config.progress`` unless they set it). Without ``hard_negatives``, the examples'
     own ``neg`` lists are used (``num_negatives`` of them; rows with fewer are left out).
 
     ``dev``: scored with ``EmbeddingSimilarityEvaluator`` (Spearman of cosine vs. label) to pick the
@@ -176,7 +177,7 @@ def train_embedder(
         raise InputError("hard_negatives needs num_negatives >= 1")
     examples = _as_retrieval(train)
     pool = list(corpus) if corpus is not None else default_corpus(examples)
-    mining = {"num_negatives": num_negatives, **dict(mining_options or {})}
+    mining = {"num_negatives": num_negatives, "progress": config.progress, **dict(mining_options or {})}
     stage1_data = mine_hard_negatives(
         examples, pool, method="bm25", query_kind=query_kind, passage_kind=passage_kind, **mining
     )
@@ -284,9 +285,9 @@ def _train_once(
     seed_everything(config.seed)
     model = load_sentence_transformer(base_model, device=config.device)
     if config.layers is not None:
-        from simmatch.models.pruning import keep_first_layers
+        from simmatch.models.pruning import prune_layers
 
-        keep_first_layers(model, config.layers)
+        prune_layers(model, config.layers)
     saved_length = model.max_seq_length
     if config.max_seq_length is not None:
         model.max_seq_length = config.max_seq_length
