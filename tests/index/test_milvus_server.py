@@ -82,12 +82,15 @@ def lite_server(tmp_path_factory) -> Iterator[str]:
         _wait_until_answers(uri, proc, log)
         yield uri
     finally:
-        proc.send_signal(signal.SIGINT)  # the server closes its database on KeyboardInterrupt
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        # SIGINT lets the server close its database (KeyboardInterrupt); a shell that started
+        # pytest in the background passes SIGINT on as ignored, so escalate.
+        for stop in (lambda: proc.send_signal(signal.SIGINT), proc.terminate, proc.kill):
+            stop()
+            try:
+                proc.wait(timeout=5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
 
 
 def _search_all(index: MilvusIndex) -> Results:
