@@ -46,3 +46,21 @@ def test_cli_snippets_run():
     finally:
         # `embed --out vectors.npy` writes into the project root: never leave it there.
         (ROOT / "vectors.npy").unlink(missing_ok=True)
+
+
+def test_scale_out_lines_are_real_commands():
+    """The README's three lines on running the job on an existing Ray cluster and Milvus name
+    commands and flags the CLI accepts (tests/index/test_milvus_server.py runs them on a URI)."""
+    import shlex
+
+    from simmatch.cli.main import build_parser
+
+    start = README.index("On an existing Ray cluster and Milvus server")
+    paragraph = README[start : README.index("\n\n", start)]
+    assert len(paragraph.splitlines()) == 3
+    commands = [span for span in re.findall(r"`([^`]+)`", paragraph) if span.startswith("simmatch ")]
+    assert len(commands) == 3
+    for command in commands:
+        args = build_parser().parse_args(shlex.split(command)[1:])
+        assert args.path == "milvus://host:19530#docs"
+    assert args.index_command == "search" and args.query == "北京天气"

@@ -17,10 +17,37 @@ Milvus's BM25 / RRF vs simmatch's on a derived retrieval task.
     queries, corpus cut to ``--quality-corpus`` others plus the relevant ones; MRR@10 of bm25 and
     hybrid on both stores (quality, not timing).
 
-Prints tables and writes JSON; ``--write-doc`` fills docs/scale.md between its markers.
+Prints tables and writes JSON (``--out``); ``--write-doc`` fills ``--doc`` (docs/scale.md) between
+its markers. Each unit (``embed``, each store of ``stores``, ``quality``) records its own command,
+wall seconds and load; ``--merge`` keeps the units of an earlier ``--out`` that this run does not
+measure, so units run in separate idle windows make one JSON and one table.
 
-    nice -n 10 python bench/scale/run.py --write-doc            # 200k sentences, 1M vectors, quality
-    python bench/scale/run.py --sentences 300 --vectors 5000    # quick check
+Expected wall time at full size on this machine (2 cores, idle; estimated from the code, from
+docs/speed.md and docs/index_scale.md, and from smoke runs under load 5-7; under such load expect
+2-3x):
+- ``embed`` (200,000 sentences, all there are: 200,012 distinct, mean 18.5 characters): reading
+  the benchmarks ~10 s; in-process 1 thread ~5-6 min (onnx-int8 ~600 sentences/s per core idle,
+  280/s measured at load 5); Ray start + 64-sentence warm-up ~20 s; Ray 1 actor ~6 min, 2 actors
+  ~3.5 min (each job adds ~2-4 s of its own: model probe, Ray Data start). About 15-17 min.
+- ``stores --stores local`` (1M vectors): data + exact truth ~20 s; SQLite ~1-2 min; FAISS HNSW
+  (M=32, efConstruction=100) grown over the 20 adds of 50k ~10-20 min (one 1M build took 1371 s
+  at load 5-9 in docs/index_scale.md), plus the whole FAISS file (~1.8 GB at the end) saved after
+  each add, ~2-4 min; 200 searches < 10 s. About 15-25 min, ~4 GB RSS.
+- ``stores --stores milvus`` (Milvus Lite): the cost of each 50k add grows with the collection
+  (smoke at load 7: 18-20 s for the first 50k, 44-54 s for the second; upsert and flush both grow,
+  and ``insert`` instead of ``upsert`` is no faster), and RSS was 1.8 GB at 100k vectors. If that
+  growth stays linear, 1M takes ~1.5 h under load (~45-60 min idle) and ~12 GB, and single-query
+  search was 430 ms p50 at 100k (load 7), so 205 searches at 1M may add minutes. Run it alone,
+  first at ``--vectors 200000`` (~5 min) to check the growth, then at the largest size that fits.
+- ``quality`` (defaults: 200 queries, 5,000-sentence corpus): ~1-3 min.
+So run the units in separate idle windows, each with ``--merge`` into the same ``--out``:
+
+    nice -n 10 python bench/scale/run.py --parts embed --merge
+    nice -n 10 python bench/scale/run.py --parts stores --stores local --merge
+    nice -n 10 python bench/scale/run.py --parts stores --stores milvus --merge [--vectors 200000]
+    nice -n 10 python bench/scale/run.py --parts quality --merge --write-doc
+    python bench/scale/run.py --sentences 10 --vectors 1000 --queries 5 --quality-queries 5 \\
+        --quality-corpus 50 --out /tmp/scale.json --write-doc --doc /tmp/scale.md   # smoke, ~1 min
 """
 
 from __future__ import annotations
@@ -43,6 +70,8 @@ from _common import DATA_ROOT, ROOT, load_average, machine
 HERE = Path(__file__).resolve()
 
 PACKAGES = ("simmatch", "onnxruntime", "faiss-cpu", "bm25s", "numpy", "ray", "pymilvus", "milvus-lite")
+STORE_LABELS = {"local": "local (SQLite + FAISS)", "milvus": "Milvus Lite"}
+STORES = tuple(STORE_LABELS)
 DOC_START, DOC_END = "<!-- bench:scale:start -->", "<!-- bench:scale:end -->"
 
 
@@ -54,6 +83,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", default="onnx-int8")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--vectors", type=int, default=1_000_000)
+    p.add_argument(
+        "--stores", default="local,milvus", help="comma-separated: local, milvus (the stores part's stores)"
+    )
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--data", default="clustered", choices=("clustered", "random", "real"))
@@ -62,11 +94,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quality-corpus", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "scale.json")
-    p.add_argument("--write-doc", action="store_true", help="fill docs/scale.md between its markers")
+    p.add_argument("--write-doc", action="store_true", help="fill --doc between its markers")
+    p.add_argument("--doc", type=Path, default=ROOT / "docs" / "scale.md", help="the page --write-doc fills")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the parts of an earlier --out that this run does not measure (parts run in separate "
+        "idle windows make one JSON and one table)",
+    )
     args = p.parse_args(argv)
     unknown = set(args.parts.split(",")) - {"embed", "stores", "quality"}
     if unknown:
         p.error(f"unknown --parts {sorted(unknown)}")
+    unknown = set(args.stores.split(",")) - set(STORES)
+    if unknown:
+        p.error(f"unknown --stores {sorted(unknown)}")
     if args.sentences < 10 or args.vectors < 1000 or args.queries < 1:
         p.error("--sentences must be >= 10, --vectors >= 1000, --queries >= 1")
     return args
@@ -90,6 +132,12 @@ def corpus(n: int, seed: int) -> list[str]:
 def ray_session(tmp: Path) -> Any:
     import ray
 
+    from simmatch.settings import cache_dir
+
+    # HOME moves to a temporary folder (ray.init writes ~/.ray/auth_token); the model caches stay
+    # where they are, or the driver and every worker would convert the built-in model again.
+    os.environ.setdefault("SIMMATCH_CACHE", str(cache_dir()))
+    os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
     os.environ.update(RAY_worker_niceness="0", RAY_USAGE_STATS_ENABLED="0", HOME=str(tmp / "home"))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")])
@@ -161,6 +209,15 @@ def _rate(engine: str, n: int, seconds: float, cores: int) -> dict[str, Any]:
 # --- (b) stores -------------------------------------------------------------------------------
 
 
+def release_lite(location: str) -> None:
+    """Stop the in-process Milvus Lite server of a ``.db`` (pymilvus keeps it, and its memory and
+    background writers, until the process exits): before the next store is measured and before the
+    temporary folder is removed (its writers would otherwise race ``rmtree``)."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(location.split("#", 1)[0])
+
+
 class LookupEncoder:
     """An encoder for given vectors: a query text ``q<i>`` embeds as query vector i; anything
     else (the fingerprint text) as a fixed unit vector."""
@@ -179,7 +236,7 @@ class LookupEncoder:
         return out[0] if single else out
 
 
-def store_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+def store_rows(args: argparse.Namespace, tmp: Path, stores: list[str]) -> list[dict[str, Any]]:
     import importlib.util
 
     import faiss
@@ -205,10 +262,8 @@ def store_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     encoder = LookupEncoder(queries)
     fingerprint = encoder.encode([FINGERPRINT_TEXT])[0]
     rows = []
-    for store, location in (
-        ("local (SQLite + FAISS)", tmp / "local"),
-        ("Milvus Lite", str(tmp / "milvus.db")),
-    ):
+    locations = {"local": tmp / "local", "milvus": str(tmp / "milvus.db")}
+    for store, location in ((STORE_LABELS[name], locations[name]) for name in stores):
         index = Index.create(location, encoder)
         started = time.perf_counter()
         for start in range(0, len(base), 50_000):
@@ -230,6 +285,8 @@ def store_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             times.append((time.perf_counter() - started) * 1000)
             found.append([int(h.id) for h in hits])
         index.close()
+        if store == "Milvus Lite":
+            release_lite(str(location))
         recall = float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth.tolist())]))
         row = {
             "store": store,
@@ -303,23 +360,44 @@ def quality_rows(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                 row.update({k: round(float(v), 4) for k, v in metrics.items()})
                 print(f"| {store} | {mode} | {row['mrr@10']} | {row.get('recall@10', '-')} |", flush=True)
                 rows.append(row)
+        if store == "Milvus Lite":
+            release_lite(str(location))
     return rows
 
 
 # --- report -----------------------------------------------------------------------------------
 
 
+PARTS = ("embed", "stores", "quality")
+# What is measured, and recorded with its own command and load: a part, or one store of "stores".
+UNITS = ("embed", *(f"stores:{name}" for name in STORES), "quality")
+CONFIG = {  # the arguments each part's numbers depend on (recorded with the unit)
+    "embed": ("sentences", "model", "backend", "batch_size", "seed"),
+    "stores": ("vectors", "dim", "queries", "data", "seed"),
+    "quality": ("quality_queries", "quality_corpus", "model"),
+}
+
+
+def units(args: argparse.Namespace) -> list[str]:
+    parts, stores = args.parts.split(","), args.stores.split(",")
+    chosen = {"embed", "quality"} & set(parts) | {f"stores:{s}" for s in stores if "stores" in parts}
+    return [unit for unit in UNITS if unit in chosen]
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    load = [(run[key] or ["-"])[0] for key in ("load_average_at_start", "load_average_at_end")]
+    return f"`{run['command']}` ({run['seconds']} s; 1-min load {load[0]} at start, {load[1]} at end)"
+
+
 def doc_lines(report: dict[str, Any]) -> list[str]:
-    lines = [DOC_START, f"Command: `{report['command']}`", ""]
-    host = report["machine"]
-    lines.append(
-        f"Machine: {host['cpu']}, {host['cpus_usable']} usable CPUs, load {report['load_average_at_start']} "
-        f"at start, {report['load_average_at_end']} at end."
-    )
+    host, runs = report["machine"], report["runs"]
+    lines = [DOC_START, f"Machine: {host['cpu']}, {host['cpus_usable']} usable CPUs."]
     if report.get("embed"):
+        config = runs["embed"]["config"]
         lines += [
             "",
-            f"Throughput ({report['sentences']} sentences, {report['model']} {report['backend']}):",
+            f"Throughput ({config['sentences']} sentences, {config['model']} {config['backend']}), "
+            f"{_run_line(runs['embed'])}:",
             "",
         ]
         lines += ["| engine | sentences/s | per core | efficiency vs in-process |", "|---|---|---|---|"]
@@ -331,10 +409,14 @@ def doc_lines(report: dict[str, Any]) -> list[str]:
         if two:
             lines += ["", f"2 actors vs 1 actor: {two[0]['speedup_vs_1_actor']}×."]
     if report.get("stores"):
+        measured = [(name, runs[f"stores:{name}"]) for name in STORES if f"stores:{name}" in runs]
+        config = measured[0][1]["config"]
         lines += [
             "",
-            f"Stores ({report['vectors']} {report['data']} vectors, d = {report['dim']}, "
-            f"{report['queries']} queries, single-query dense search):",
+            f"Stores ({config['data']} vectors, d = {config['dim']}, {config['queries']} queries, "
+            "single-query dense search); "
+            + "; ".join(f"{STORE_LABELS[name]}: {_run_line(run)}" for name, run in measured)
+            + ":",
             "",
         ]
         lines += [
@@ -350,7 +432,8 @@ def doc_lines(report: dict[str, Any]) -> list[str]:
         q = report["quality"][0]
         lines += [
             "",
-            f"LCQMC retrieval, first {q['queries']} test queries, corpus {q['corpus']} sentences (quality):",
+            f"LCQMC retrieval, first {q['queries']} test queries, corpus {q['corpus']} sentences (quality), "
+            f"{_run_line(runs['quality'])}:",
             "",
         ]
         lines += ["| store | mode | MRR@10 | Recall@10 |", "|---|---|---|---|"]
@@ -362,8 +445,7 @@ def doc_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_doc(report: dict[str, Any]) -> Path:
-    doc = ROOT / "docs" / "scale.md"
+def write_doc(report: dict[str, Any], doc: Path) -> Path:
     text = doc.read_text(encoding="utf-8")
     if DOC_START not in text or DOC_END not in text:
         raise SystemExit(f"{doc}: markers {DOC_START} / {DOC_END} not found")
@@ -373,35 +455,62 @@ def write_doc(report: dict[str, Any]) -> Path:
     return doc
 
 
+def earlier_units(out: Path, measured: list[str]) -> dict[str, Any]:
+    """``--merge``: the rows and run records of the report at ``out`` for the units (a part, or
+    one store) this run does not measure."""
+    if not out.exists():
+        return {"runs": {}}
+    old = json.loads(out.read_text(encoding="utf-8"))
+    if "runs" not in old:
+        raise SystemExit(f"{out} was written before runs were recorded per part; run without --merge")
+    kept = {unit: run for unit, run in old["runs"].items() if unit not in measured}
+    report: dict[str, Any] = {"runs": kept}
+    for part in ("embed", "quality"):
+        if part in kept:
+            report[part] = old[part]
+    labels = {STORE_LABELS[unit.split(":", 1)[1]] for unit in kept if unit.startswith("stores:")}
+    report["stores"] = [row for row in old.get("stores", []) if row["store"] in labels]
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    parts = args.parts.split(",")
-    report: dict[str, Any] = {
-        "command": "python bench/scale/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        **{
-            k: getattr(args, k)
-            for k in ("sentences", "model", "backend", "vectors", "dim", "queries", "data")
-        },
-        "machine": machine(PACKAGES),
-        "load_average_at_start": load_average(),
+    todo = units(args)
+    host = machine(PACKAGES)
+    command = "python bench/scale/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    report: dict[str, Any] = earlier_units(args.out, todo) if args.merge else {"runs": {}}
+    report.setdefault("stores", [])
+    headers = {
+        "embed": "| engine | sentences/s | per core | efficiency |\n|---|---|---|---|",
+        "stores": "| store | vectors | insert/s | p50 ms | p99 ms | recall@10 |\n|---|---|---|---|---|---|",
+        "quality": "| store | mode | MRR@10 | Recall@10 |\n|---|---|---|---|",
     }
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
         tmp = Path(name)
-        if "embed" in parts:
-            print("| engine | sentences/s | per core | efficiency |\n|---|---|---|---|")
-            report["embed"] = throughput(args, tmp)
-        if "stores" in parts:
-            print("| store | vectors | insert/s | p50 ms | p99 ms | recall@10 |\n|---|---|---|---|---|---|")
-            report["stores"] = store_rows(args, tmp)
-        if "quality" in parts:
-            print("| store | mode | MRR@10 | Recall@10 |\n|---|---|---|---|")
-            report["quality"] = quality_rows(args, tmp)
-    report["load_average_at_end"] = load_average()
+        for unit in todo:
+            part, _, store = unit.partition(":")
+            print(headers[part])
+            run = {"command": command, "config": {k: getattr(args, k) for k in CONFIG[part]}}
+            run["load_average_at_start"] = load_average()
+            started = time.perf_counter()
+            if part == "embed":
+                report["embed"] = throughput(args, tmp)
+            elif part == "stores":
+                report["stores"] = [r for r in report["stores"] if r["store"] != STORE_LABELS[store]]
+                report["stores"] += store_rows(args, tmp, [store])
+            else:
+                report["quality"] = quality_rows(args, tmp)
+            run["seconds"] = round(time.perf_counter() - started, 1)
+            run["load_average_at_end"] = load_average()
+            report["runs"][unit] = run
+    report["stores"].sort(key=lambda row: list(STORE_LABELS.values()).index(row["store"]))
+    runs = {unit: report["runs"][unit] for unit in UNITS if unit in report["runs"]}
+    report = {"machine": host, "runs": runs, **{k: v for k, v in report.items() if k != "runs"}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     if args.write_doc:
-        print(f"wrote {write_doc(report)}")
+        print(f"wrote {write_doc(report, args.doc)}")
     return 0
 
 

@@ -28,7 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     isub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 
     c = isub.add_parser("create", help="create an empty index for an embedding model")
-    c.add_argument("path", help="index directory (created)")
+    c.add_argument(
+        "path",
+        help="index directory (created), or a Milvus location: file.db[#name], http://host:19530[#name]",
+    )
     c.add_argument(
         "--model", "-m", default=DEFAULT_EMBEDDER, help=f"embedding model (default {DEFAULT_EMBEDDER})"
     )
@@ -113,12 +116,15 @@ def _print(obj: object) -> None:
 
 def _existing_index(path: str) -> str:
     """The library's "no index here" error names the Python call (``Index.create``); the CLI
-    names the command."""
+    names the command. A Milvus location (``file.db``, ``http://…``) is checked by ``Index.open``."""
     from pathlib import Path
 
     from simmatch.errors import InputError
+    from simmatch.index.location import is_milvus
     from simmatch.index.store import SQLITE_FILE
 
+    if is_milvus(path):
+        return path
     if not (Path(path) / SQLITE_FILE).is_file():
         raise InputError(
             f"no index at {path} (missing {SQLITE_FILE}); create one with `simmatch index create {path}`"
@@ -131,11 +137,12 @@ def _create(args: argparse.Namespace) -> int:
 
     from simmatch.errors import InputError
     from simmatch.index import ops
+    from simmatch.index.location import is_milvus
     from simmatch.index.options import IndexConfig
     from simmatch.index.store import SQLITE_FILE
 
     path = Path(args.path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    if not is_milvus(args.path) and path.exists() and (not path.is_dir() or any(path.iterdir())):
         hint = (
             f"add documents with `simmatch index add {args.path} FILE`"
             if (path / SQLITE_FILE).is_file()

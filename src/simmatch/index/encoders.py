@@ -72,7 +72,7 @@ def fingerprint(encoder: Any, normalize: bool, kind: str, dim: int) -> np.ndarra
     return vector[0]
 
 
-def check_encoder(path: Path, settings: dict[str, Any], encoder: Any) -> None:
+def check_encoder(path: str | Path, settings: dict[str, Any], encoder: Any) -> None:
     """``InputError`` unless ``encoder`` is the model the index at ``path`` was built with."""
     model_name, dim = encoder_identity(encoder)
     recorded = (

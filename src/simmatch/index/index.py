@@ -55,6 +55,11 @@ def _size(docs: Iterable[Any]) -> int | None:
     return len(docs) if isinstance(docs, Sized) else None
 
 
+def _local_only(token: str | None) -> None:
+    if token is not None:
+        raise InputError("token= applies to a Milvus server URI (http://host:19530); a local index has none")
+
+
 def read_settings(path: str | Path) -> dict[str, Any]:
     """The settings recorded in the index at ``path`` (model name, dim, metric, …), read without
     loading anything else: lets a caller pick the encoder to open the index with."""
@@ -109,6 +114,7 @@ class Index(IndexBase):
         passage_kind: str = INDEX_DEFAULTS.passage_kind,
         query_kind: str = INDEX_DEFAULTS.query_kind,
         filter_fields: Sequence[str] = (),
+        token: str | None = None,
     ) -> Index | MilvusIndex:
         """Create a new index in the empty (or absent) directory ``path``.
 
@@ -119,6 +125,7 @@ class Index(IndexBase):
         embedding of a fixed text) are recorded; ``Index.open`` refuses an encoder that differs.
         filter_fields: Milvus only (``simmatch.index.milvus``): metadata keys stored as their own
             fields, so filters on them are fast; the local store filters on any key.
+        token: Milvus server only: the token to connect with (default ``$MILVUS_TOKEN``).
         """
         if location.is_milvus(path):
             from simmatch.index.milvus import MilvusIndex
@@ -130,7 +137,9 @@ class Index(IndexBase):
                 passage_kind=passage_kind,
                 query_kind=query_kind,
                 filter_fields=filter_fields,
+                token=token,
             )
+        _local_only(token)
         if filter_fields:
             raise InputError(
                 "filter_fields applies to a Milvus index (a .db file or a milvus:// URI); "
@@ -172,6 +181,7 @@ class Index(IndexBase):
         normalize: bool | None = None,
         passage_kind: str | None = None,
         query_kind: str | None = None,
+        token: str | None = None,
     ) -> Index | MilvusIndex:
         """Open an existing index.
 
@@ -188,6 +198,7 @@ class Index(IndexBase):
             fails at once (``InputError``) rather than after loading a model; ``add``/``delete``
             otherwise take it on first use.
         normalize / passage_kind / query_kind: when given, must equal the recorded settings.
+        token: Milvus server only: the token to connect with (default ``$MILVUS_TOKEN``).
         """
         if location.is_milvus(path):
             from simmatch.index.milvus import MilvusIndex
@@ -201,7 +212,9 @@ class Index(IndexBase):
                 normalize=normalize,
                 passage_kind=passage_kind,
                 query_kind=query_kind,
+                token=token,
             )
+        _local_only(token)
         path = Path(path)
         if write and read_only:
             raise InputError("Index.open: write=True and read_only=True exclude each other")

@@ -21,6 +21,11 @@ class MilvusLocation:
     def is_lite(self) -> bool:
         return not self.uri.startswith(SCHEMES)
 
+    @property
+    def label(self) -> str:
+        """``uri#collection``: how messages name the index."""
+        return f"{self.uri}#{self.collection}"
+
 
 def is_milvus(location: str | Path) -> bool:
     text = str(location).split("#", 1)[0]

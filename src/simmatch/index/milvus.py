@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from simmatch.errors import InputError, require
+from simmatch.errors import InputError, SimmatchError, require
 from simmatch.index import encoders
 from simmatch.index.base import IndexBase
 from simmatch.index.fusion import RRF_K
@@ -66,7 +66,8 @@ class MilvusIndex(IndexBase):
     ``close``, ``len``, ``in``, context manager)."""
 
     def __init__(self, where: MilvusLocation, client: Any, settings: dict[str, Any], encoder: Any):
-        self.path = Path(where.uri) if where.is_lite else Path(where.collection)
+        # A server index is named by its URI and collection (never a local path).
+        self.path: Path | str = Path(where.uri) if where.is_lite else where.label
         self._where, self._client, self._name = where, client, where.collection
         self._settings, self._encoder = settings, encoder
         self._dim, self._metric = int(settings["dim"]), str(settings["metric"])
@@ -81,7 +82,11 @@ class MilvusIndex(IndexBase):
         from simmatch.settings import milvus_token
 
         token = token if token is not None else milvus_token()
-        return pymilvus.MilvusClient(where.uri, **({"token": token} if token else {}))
+        try:
+            return pymilvus.MilvusClient(where.uri, **({"token": token} if token else {}))
+        except pymilvus.MilvusException as exc:
+            what = "open Milvus Lite database" if where.is_lite else "connect to Milvus server"
+            raise SimmatchError(f"cannot {what} at {where.uri}: {exc.message}") from exc
 
     @classmethod
     def create(
@@ -173,7 +178,7 @@ class MilvusIndex(IndexBase):
                 encoder = settings["model_name"]
             if encoder is not None:
                 encoder = encoders.as_encoder(encoder)
-                encoders.check_encoder(Path(str(path)), settings, encoder)
+                encoders.check_encoder(str(path), settings, encoder)
         except BaseException:
             client.close()
             raise
