@@ -1,5 +1,6 @@
 """What every benchmark records the same way: the repository root, the data root (``$SIMMATCH_DATA``
-or ``../shared/data``, through ``simmatch.settings.data_root``) and the machine/load record.
+or ``../shared/data``, through ``simmatch.settings.data_root``), the machine/load record, and the
+QBQTC rerank workload that ``bench/speed`` and ``bench/serve`` both time (``qbqtc_workload``).
 
 Benchmarks run as scripts (``python bench/<name>/run.py``); they import this module with::
 
@@ -10,6 +11,7 @@ Benchmarks run as scripts (``python bench/<name>/run.py``); they import this mod
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 from pathlib import Path
@@ -74,3 +76,35 @@ def machine(packages: tuple[str, ...] = DEFAULT_PACKAGES) -> dict[str, Any]:
         "versions": versions(packages),
         "load_average": load_average(),
     }
+
+
+def qbqtc_workload(
+    data_root: Path, n_pairs: int, n_queries: int, n_candidates: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, list[str]]]]:
+    """From QBQTC test_public, in file order: the first ``n_pairs`` (query, title) pairs, and
+    ``n_queries`` rerank jobs ``(query, titles)``: the first distinct queries, each with
+    ``n_candidates`` distinct titles (its own titles first, then the titles that follow in the
+    file, wrapping around)."""
+    from simmatch.errors import DataFormatError
+
+    path = data_root / "qbqtc" / "test_public.json"
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+                rows.append((str(row["query"]), str(row["title"])))
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise DataFormatError(path, line_no, f"bad JSON line ({exc})") from exc
+    if len(rows) < n_pairs or len(rows) < n_candidates:
+        raise DataFormatError(path, None, f"only {len(rows)} pairs, {max(n_pairs, n_candidates)} requested")
+    first: dict[str, int] = {}
+    for i, (query, _) in enumerate(rows):
+        first.setdefault(query, i)
+    if len(first) < n_queries:
+        raise DataFormatError(path, None, f"only {len(first)} distinct queries, {n_queries} requested")
+    jobs = []
+    for query, start in list(first.items())[:n_queries]:
+        titles = list(dict.fromkeys(t for _, t in rows[start:] + rows[:start]))[:n_candidates]
+        jobs.append((query, titles))
+    return rows[:n_pairs], jobs

@@ -28,10 +28,22 @@ Two more scenarios (``scenarios.py``) check that one request cannot stall the se
   estimated drain time passes --grace, then SIGTERM: every request must get a 200 or the JSON 503
   with Retry-After, and the process must exit within --grace. Writes bench/out/serve_shutdown.json.
 
+``--scenario rerank`` (``rerank.py``, issue 12) times reranking, one query at a time: --queries
+QBQTC test_public queries, each with --candidates titles (bench/_common.qbqtc_workload, the
+workload of bench/speed's rerank rows), through ``PairClassifier(--cross-encoder, backend=--backend)``
+``.rank`` in this process (default relevance-zh on onnx-int8, the library's default threads), then
+as ``POST /rerank`` requests sent one after another by one client to the service started with the
+same cross-encoder and backend (--rounds passes of each side, alternating, after 3 warm-up calls
+each). Prints p50/p90 ms of both sides and the verdict (target: the service's p50 within 15 % of
+the in-process p50); the service's scores must equal the in-process ones (within rounding) or the
+run fails. Writes bench/out/serve_rerank.json.
+
     python bench/serve/run.py                        # full run: 60 s per endpoint and side
     python bench/serve/run.py --duration 10          # quick
     python bench/serve/run.py --scenario stall --duration 30
     python bench/serve/run.py --scenario shutdown --grace 5
+    python bench/serve/run.py --scenario rerank              # 100 queries x 50 candidates
+    python bench/serve/run.py --scenario rerank --queries 5  # smoke test
 """
 
 from __future__ import annotations
@@ -47,6 +59,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from simmatch.models.backends import BACKENDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from client import (
@@ -66,14 +80,18 @@ from client import (
 from _common import DATA_ROOT, ROOT, load_average, machine
 
 ENDPOINTS = ("embeddings", "similarity")
-SCENARIOS = ("throughput", "stall", "shutdown")
+SCENARIOS = ("throughput", "stall", "shutdown", "rerank")
 MAX_BATCH = 64  # the service default (BatchingSettings.max_batch_size)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="multilingual-e5-small", help="embedding model (name or directory)")
-    p.add_argument("--cross-encoder", default=None, help="PairClassifier directory (default: cosine)")
+    p.add_argument(
+        "--cross-encoder",
+        default=None,
+        help="PairClassifier name or directory (default: cosine; rerank: relevance-zh)",
+    )
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load per endpoint and side")
     p.add_argument("--clients", type=int, default=16, help="concurrent clients")
     p.add_argument("--per-request", type=int, default=4, help="texts (or pairs) per request")
@@ -100,7 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="throughput: service vs library (above); stall: --clients light clients with and "
         "without one client sending the heaviest request the limits admit, light p50/p99 (target "
         "p99 < 2 s); shutdown: SIGTERM with more queued work than --grace, every waiting request "
-        "must get the JSON 503 with Retry-After and the process exit within --grace",
+        "must get the JSON 503 with Retry-After and the process exit within --grace; rerank: one "
+        "query with its candidates per call, in-process vs POST /rerank, p50 (target: service within "
+        "15 %%)",
     )
     p.add_argument(
         "--heavy-chars", type=int, default=500, help="stall: characters per text of the heavy request"
@@ -116,6 +136,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backlog-texts", type=int, default=64, help="shutdown: texts per queued request (one per client)"
     )
     p.add_argument(
+        "--backend",
+        default=None,
+        choices=BACKENDS,
+        help="rerank: the cross-encoder's backend on both sides (default onnx-int8)",
+    )
+    p.add_argument("--queries", type=int, default=100, help="rerank: queries (one call each, per round)")
+    p.add_argument("--candidates", type=int, default=50, help="rerank: candidate titles per query")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rerank: passes over the queries, each side in turn (in-process, then service)",
+    )
+    p.add_argument(
         "--server-args", default="", help="more flags for the service, e.g. '--max-batch-tokens 1024'"
     )
     p.add_argument(
@@ -129,7 +163,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.endpoints) - set(ENDPOINTS)
     if unknown:
         p.error(f"unknown endpoint(s): {', '.join(sorted(unknown))}")
-    for name in ("clients", "per_request"):
+    if args.backend is not None and args.scenario != "rerank":
+        p.error("--backend applies to --scenario rerank only (pass --server-args '--backend ...')")
+    for name in ("clients", "per_request", "queries", "candidates", "rounds"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
@@ -177,6 +213,10 @@ def check_numbers(base: str, headers: dict[str, str], request: dict[str, Any], e
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scenario == "rerank":
+        import rerank
+
+        return rerank.run(args, sys.argv[1:] if argv is None else argv)
     if args.scenario != "throughput":
         import scenarios
 

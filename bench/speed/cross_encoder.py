@@ -9,7 +9,8 @@ Engines (each runs in its own subprocess pinned to the same ``--threads`` CPUs, 
     onnx        ``PairClassifier(model, backend="onnx")``        (onnxruntime fp32)
     onnx-int8   ``PairClassifier(model, backend="onnx-int8")``   (onnxruntime dynamic int8)
 
-Model: ``--cross-encoder DIR``; without it, a cross-encoder built from the built-in e5 base
+Model: ``--cross-encoder NAME_OR_DIR`` (a built-in name such as ``relevance-zh``, or a directory;
+``PairClassifier`` resolves either); without it, a cross-encoder built from the built-in e5 base
 (``PairClassifier.create("multilingual-e5-small", ["0", "1", "2"])`` with ``torch.manual_seed(0)``,
 an untrained 3-label head: its speed is a real cross-encoder's, its labels are not) saved under
 the simmatch cache. Fewer layers: ``simmatch.models.prune_layers`` (the first N), saved beside it.
@@ -52,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from measure import peak_rss_mb, transformer_flops
 
-from _common import DATA_ROOT, OUT, load_average
+from _common import DATA_ROOT, OUT, load_average, qbqtc_workload
 
 ENGINES = ("st", "torch", "onnx", "onnx-int8")
 BATCH = 32
@@ -65,7 +66,11 @@ TARGET_RERANK_MS = 150.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("cross-encoder")
-    g.add_argument("--cross-encoder", default=None, help="cross-encoder directory (default: built from e5)")
+    g.add_argument(
+        "--cross-encoder",
+        default=None,
+        help="cross-encoder: built-in name (e.g. relevance-zh) or directory (default: built from e5)",
+    )
     g.add_argument("--ce-engines", default=",".join(ENGINES), help=f"comma-separated: {', '.join(ENGINES)}")
     g.add_argument("--layers", default="12,6", help="encoder depths to measure (first N layers kept)")
     g.add_argument("--pairs", type=int, default=2000, help="QBQTC test_public pairs timed")
@@ -90,34 +95,6 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"--{name} must be >= 1")
 
 
-# ---------------------------------------------------------------------------------------- data
-def qbqtc(data_root: Path, n_pairs: int, n_queries: int, n_candidates: int) -> tuple[list, list]:
-    """(pairs, rerank jobs [(query, titles)]) from QBQTC test_public, in file order."""
-    from simmatch.errors import DataFormatError
-
-    path = data_root / "qbqtc" / "test_public.json"
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            try:
-                row = json.loads(line)
-                rows.append((str(row["query"]), str(row["title"])))
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise DataFormatError(path, line_no, f"bad JSON line ({exc})") from exc
-    if len(rows) < n_pairs or len(rows) < n_candidates:
-        raise DataFormatError(path, None, f"only {len(rows)} pairs, {max(n_pairs, n_candidates)} requested")
-    first: dict[str, int] = {}
-    for i, (query, _) in enumerate(rows):
-        first.setdefault(query, i)
-    if len(first) < n_queries:
-        raise DataFormatError(path, None, f"only {len(first)} distinct queries, {n_queries} requested")
-    jobs = []
-    for query, start in list(first.items())[:n_queries]:
-        titles = list(dict.fromkeys(t for _, t in rows[start:] + rows[:start]))[:n_candidates]
-        jobs.append((query, titles))
-    return rows[:n_pairs], jobs
-
-
 # ---------------------------------------------------------------------------------------- models
 def prepare_models(source: str | None, depths: list[int]) -> tuple[dict[int, str], str]:
     """{depth: model dir} and a note on where the model came from. Built once, cached."""
@@ -136,9 +113,11 @@ def prepare_models(source: str | None, depths: list[int]) -> tuple[dict[int, str
         if not (base / "simmatch.json").is_file():
             torch.manual_seed(0)
             PairClassifier.create("multilingual-e5-small", ["0", "1", "2"], device="cpu").save(base)
-    else:
-        base = Path(source)
-        note = f"`{source}`"
+    else:  # a built-in name or a directory, resolved as PairClassifier resolves it
+        from simmatch.models.registry import builtin_name, resolve_model
+
+        base = Path(resolve_model(source))
+        note = f"`{source}`" + (f" (built-in, at `{base}`)" if builtin_name(source) else "")
     full = json.loads((base / "config.json").read_text())["num_hidden_layers"]
     key = hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:12]
     paths = {}
@@ -305,7 +284,7 @@ def run_depth(engines: list[str], threads: int, path: str, pairs: list, jobs: li
 
 def run(args: argparse.Namespace, threads_list: list[int]) -> dict[str, Any]:
     """The cross-encoder section: every depth at every thread count."""
-    pairs, jobs = qbqtc(args.data_root, args.pairs, args.queries, args.candidates)
+    pairs, jobs = qbqtc_workload(args.data_root, args.pairs, args.queries, args.candidates)
     paths, note = prepare_models(args.cross_encoder, args.layer_list)
     runs = []
     for threads in threads_list:
@@ -350,8 +329,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 UNTRAINED_CAVEAT = (
     "The head is untrained, so its probabilities barely depend on the input and the fidelity "
-    "columns say little here; pass `--cross-encoder DIR` (a trained model) for a fidelity verdict "
-    "that counts.\n"
+    "columns say little here; pass `--cross-encoder NAME_OR_DIR` (a trained model, e.g. `relevance-zh`) "
+    "for a fidelity verdict that counts.\n"
 )
 
 

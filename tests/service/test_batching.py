@@ -468,3 +468,19 @@ def test_nothing_is_kept_per_request():
 
     pending, heap, inflight = _run(_with_batcher(fn, body, max_wait_ms=0))
     assert (pending, heap, inflight) == ({}, [], {})
+
+
+def test_a_split_request_gives_its_longest_items_first():
+    """A request split across model calls (issue 12, /rerank of 50 titles over max_batch_tokens)
+    fills them longest first, as the library batches by length: each call holds items of similar
+    length, not a slice of the input padded to its longest item. Results stay in input order."""
+    fn = Recorder()
+    costs = [10, 50, 12, 48, 11, 52]
+
+    async def body(b):
+        return await b.submit(list("abcdef"), costs=costs)
+
+    result = _run(_with_batcher(fn, body, max_batch_size=8, max_batch_tokens=150, max_wait_ms=0))
+    assert result == list("ABCDEF")
+    # In input order the first call would be a b c d e (131 tokens, padded to 50) and f alone.
+    assert fn.batches == [["b", "d", "f"], ["a", "c", "e"]]

@@ -11,8 +11,11 @@ longer item runs alone). Items are picked by start-time fair queueing over reque
 tokens: each request has a virtual start time that grows by the tokens of each item taken from it,
 the item with the smallest one goes next, and a request that arrives starts at the current virtual
 time. So a long request is split into sub-batches that interleave with other requests' items, and
-short requests keep moving while it runs. Within a model call, items of very different lengths go
-to the model in separate groups, so a short text is not padded to a long one.
+short requests keep moving while it runs. A request's own items are taken longest first (as the
+library sorts a call's inputs by length), so the calls a split request makes hold items of similar
+length rather than slices of its input each padded to its longest item. Within a model call, items
+of very different lengths go to the model in separate groups, so a short text is not padded to a
+long one.
 
 The next model call is formed while the current one runs and handed to the worker at once (one
 prepared call per batcher), so the worker goes from one call to the next without waiting for the
@@ -94,11 +97,16 @@ class _Request(Generic[T, R]):
     seq: int  # arrival order
     results: list[Any] = field(default_factory=list)
     remaining: int = 0  # items without a result yet
-    next: int = 0  # the first item not yet given to the model
+    # The order the items go to the model: most tokens first (ties in input order), as the
+    # library batches by length, so when the request is split across model calls each call holds
+    # items of similar length instead of a slice of the input padded to its longest item.
+    order: list[int] = field(default_factory=list)
+    next: int = 0  # position in ``order`` of the first item not yet given to the model
 
     def __post_init__(self) -> None:
         self.results = [None] * len(self.items)
         self.remaining = len(self.items)
+        self.order = sorted(range(len(self.items)), key=lambda i: -self.costs[i])
 
 
 @dataclass(eq=False)
@@ -270,10 +278,10 @@ class Batcher(Generic[T, R]):
 
     def _dequeue(self, request: _Request[T, R]) -> None:
         """The request is answered (or its client is gone): its waiting items leave the queue."""
-        left = request.items[request.next :]
+        left = request.order[request.next :]
         if left:
             self._queued_items -= len(left)
-            self._queued_tokens -= sum(request.costs[request.next :])
+            self._queued_tokens -= sum(request.costs[i] for i in left)
             request.next = len(request.items)
         if not self._queued_items:  # every entry left is spent: keep no request (and its texts)
             self._heap.clear()
@@ -291,12 +299,13 @@ class Batcher(Generic[T, R]):
             if request.next >= len(request.items) or request.future.done():  # answered or gone
                 heapq.heappop(heap)
                 continue
-            cost = request.costs[request.next]
+            item = request.order[request.next]
+            cost = request.costs[item]
             if batch and tokens + cost > self.max_batch_tokens:
                 break
             heapq.heappop(heap)
             self._vtime = start
-            batch.append((request, request.next))
+            batch.append((request, item))
             tokens += cost
             request.next += 1
             self._queued_items -= 1
