@@ -33,7 +33,10 @@ from _common import load_average, machine, qbqtc_workload
 
 TARGET_RATIO = 1.15  # service p50 / in-process p50
 WARMUP_CALLS = 3  # per side, on the first jobs, not timed (as bench/speed's rerank rows)
-DEFAULT_BACKEND = "onnx-int8"
+# fp32 ONNX: relevance-zh (mean head, 6 layers) fails the int8 fidelity guard (label agreement
+# 88.7 %, mean probability difference 0.048 on 300 QBQTC pairs; the feed-forward MatMuls are the
+# sensitive part), and its 6-layer fp32 graph already meets the 150 ms rerank budget (docs/speed.md).
+DEFAULT_BACKEND = "onnx"
 # How far the service's scores may be from the in-process ones. The two sides run the same model
 # on the same pairs, but the service's batcher forms other model batches (calls of at most
 # --max-batch-tokens tokens, split by length). On torch and onnx (fp32) that changes float

@@ -85,3 +85,30 @@ def test_index_rerank_with_the_model_directory(models, kind, tmp_path):
     assert [h.scores["rerank"] for h in hits] == pytest.approx(
         sorted(scores.tolist(), reverse=True)[:3], abs=1e-6
     )
+
+
+@pytest.mark.parametrize("kind", ["pruned", "ensemble"])
+def test_onnx_backends_match_torch(models, kind, tmp_path):
+    """A mean-head (pooled) model and an ensemble of cross-encoders run on the ONNX backends with
+    torch's labels and probabilities (int8 within its quantization noise)."""
+    import shutil
+
+    import numpy as np
+
+    pytest.importorskip("onnxruntime")
+    from simmatch.models import PairClassifier
+
+    path = shutil.copytree(models[kind], tmp_path / kind)  # the export is cached inside the model dir
+    ref = PairClassifier(path, device="cpu").predict(PAIRS)
+    for backend, tolerance in (("onnx", 1e-4), ("onnx-int8", 2e-2)):
+        clf = PairClassifier(path, backend=backend)
+        assert clf.backend == backend
+        got = clf.predict(PAIRS)
+        probs = [[p.probabilities[k] for k in sorted(p.probabilities)] for p in got]
+        expected = [[p.probabilities[k] for k in sorted(p.probabilities)] for p in ref]
+        np.testing.assert_allclose(probs, expected, atol=tolerance)
+        if backend == "onnx":
+            assert [p.label for p in got] == [p.label for p in ref]
+    if kind == "ensemble":  # every member runs on the backend asked for
+        members = PairClassifier(path, backend="onnx").model.members
+        assert [m.backend for m in members] == ["onnx", "onnx"]

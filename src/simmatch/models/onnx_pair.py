@@ -1,8 +1,10 @@
 """ONNX Runtime backend for the single tower: a transformers sequence-classification model
-(encoder, pooler and head, any number of layers) exported once to ONNX and run with onnxruntime
-on the CPU, by the same mechanism as the embedder's backend (``simmatch.models.onnx_export``:
-export cache, file lock, int8 recipe, sessions, the torch-free tokenizer). This module supplies
-only the cross-encoder's module, its check against PyTorch and its metadata.
+(encoder, pooler and head, any number of layers) or a pooled-head cross-encoder
+(``simmatch.models.heads``: mean of the token states, then dense layers) exported once to ONNX
+and run with onnxruntime on the CPU, by the same mechanism as the embedder's backend
+(``simmatch.models.onnx_export``: export cache, file lock, int8 recipe, sessions, the torch-free
+tokenizer). This module supplies only the cross-encoder's module, its check against PyTorch and
+its metadata.
 
 Backends (the ``backend=`` argument of ``PairClassifier``):
 
@@ -58,15 +60,27 @@ def _export_pair(path: str, out_dir: Path) -> dict[str, Any]:
 
     from simmatch.models._checks import check_trained_head
     from simmatch.models._loading import quiet_loading
+    from simmatch.models.heads import is_pooled_head, load_pooled_head
     from simmatch.models.torch_backend import TorchPairBackend
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    with quiet_loading():
-        model, loading = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True)
-    check_trained_head(model, loading, path, path)
-    if hasattr(model, "set_attn_implementation"):
+    if is_pooled_head(path):
+        # A head on the mean of the pair's token states (simmatch.models.heads): the whole
+        # sentence-transformers module chain (transformer, pooling, dense layers) is traced.
+        with quiet_loading():
+            model, tokenizer = load_pooled_head(path, "cpu")
+        module, encoder = model.cross_encoder, model.cross_encoder.model
+        model.cross_encoder.float()
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        with quiet_loading():
+            model, loading = AutoModelForSequenceClassification.from_pretrained(
+                path, output_loading_info=True
+            )
+        check_trained_head(model, loading, path, path)
+        module = encoder = model
+    if hasattr(encoder, "set_attn_implementation"):
         # The eager attention graph is the pattern onnxruntime's fusion recognises.
-        model.set_attn_implementation("eager")
+        encoder.set_attn_implementation("eager")
     model.eval()
     ref = TorchPairBackend(model, tokenizer, "cpu")
     config = model.config
@@ -74,13 +88,13 @@ def _export_pair(path: str, out_dir: Path) -> dict[str, Any]:
     class _Logits(torch.nn.Module):  # type: ignore[name-defined]  # torch is imported lazily here
         def __init__(self) -> None:
             super().__init__()
-            self.classifier = model
+            self.classifier = module
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
             inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
             if token_type_ids is not None:
                 inputs["token_type_ids"] = token_type_ids
-            return self.classifier(**inputs).logits
+            return model(**inputs).logits
 
     types = ref.needs_token_types
     trace = _sample(config, (2, 8), 0, {1: 5}, types)

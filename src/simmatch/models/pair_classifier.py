@@ -19,6 +19,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,23 +86,24 @@ class PairClassifier:
         self.path = resolve_model(model)
         kind = check_backend(backend)
         path = Path(self.path)
-        if kind != "torch" and (_kind(path) == "ensemble" or is_pooled_head(self.path)):
-            raise InputError(
-                f"{self.model_name}: backend={backend!r} runs sequence-classification models only; "
-                "an ensemble or a pooled-head cross-encoder runs on backend='torch'"
+        if _kind(path) == "ensemble":  # several models combined (simmatch.ensemble)
+            from simmatch.ensemble.model import load_ensemble
+            from simmatch.settings import default_device
+
+            # Every member runs on the chosen backend; the combiner is a few numbers in numpy.
+            self.device = "cpu" if kind != "torch" else device or default_device()
+            self.model = load_ensemble(
+                self.path, load_member=partial(PairClassifier, backend=backend), device=self.device
             )
-        if kind == "torch":
+            self.tokenizer = None
+            self._backend: PairBackend = TorchPairBackend(self.model, self.tokenizer, self.device)
+        elif kind == "torch":
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             from simmatch.settings import default_device
 
             self.device = device or default_device()
-            if _kind(path) == "ensemble":  # several models combined (simmatch.ensemble)
-                from simmatch.ensemble.model import load_ensemble
-
-                self.model = load_ensemble(self.path, load_member=PairClassifier, device=self.device)
-                self.tokenizer = None
-            elif is_pooled_head(self.path):  # a head on pooled token states (simmatch.models.heads)
+            if is_pooled_head(self.path):  # a head on pooled token states (simmatch.models.heads)
                 with quiet_loading():
                     self.model, self.tokenizer = load_pooled_head(self.path, self.device)
             else:
@@ -112,7 +114,7 @@ class PairClassifier:
                     )
                 check_trained_head(self.model, loading, self.model_name, self.path)
             self.model.to(self.device).eval()
-            self._backend: PairBackend = TorchPairBackend(self.model, self.tokenizer, self.device)
+            self._backend = TorchPairBackend(self.model, self.tokenizer, self.device)
         else:  # onnxruntime on the CPU; loading a cached export imports no PyTorch
             self.device = "cpu"
             self.model = None
