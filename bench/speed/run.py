@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if not args.no_doc:
-        args.doc.write_text(render_doc(report), encoding="utf-8")
+        kept = args.doc.read_text(encoding="utf-8").partition(KEPT)[2] if args.doc.is_file() else ""
+        args.doc.write_text(render_doc(report) + (f"\n{KEPT}{kept}" if kept else ""), encoding="utf-8")
     return report
 
 
@@ -408,6 +409,10 @@ for a CPU accrues none, so other jobs disturb this less, but idle spinning of th
 
 {format_cpu_table(run["rows"])}
 """
+
+
+# Sections of the doc after this marker come from other commands (each names its own) and are kept.
+KEPT = "<!-- speed: sections below are kept by run.py -->"
 
 
 def render_doc(report: dict[str, Any]) -> str:
