@@ -100,3 +100,45 @@ def test_ensemble_errors(two_members, tiny_regression_dir):
         fit_ensemble(two_members, toy_pairs(9, "class3"), combiner="vote")
     with pytest.raises(InputError, match="PairEnsemble takes loaded PairClassifier members"):
         PairEnsemble(two_members)
+
+
+def test_cosine_feature_runs_on_the_ensembles_backend(tmp_path, two_members, tiny_embedder_dir):
+    """``PairClassifier(dir, backend="onnx")`` runs the "cosine" feature's embedder on ONNX too,
+    with torch's probabilities."""
+    pytest.importorskip("onnxruntime")
+    from simmatch.ensemble import fit_ensemble
+    from simmatch.models import PairClassifier
+
+    dev, test = toy_pairs(30, "class3"), toy_pairs(12, "class3", seed=2)
+    out = fit_ensemble(
+        two_members, dev, features=["overlap", "cosine"], embedder=str(tiny_embedder_dir)
+    ).save(tmp_path / "ens")
+    torch_clf = PairClassifier(out, device="cpu")
+    onnx_clf = PairClassifier(out, backend="onnx")
+    want = torch_clf.model.predict_proba(test.pairs)
+    got = onnx_clf.model.predict_proba(test.pairs)
+    assert torch_clf.model._embedder().config.backend == "torch"
+    assert onnx_clf.model._embedder().config.backend == "onnx"
+    assert [m.backend for m in onnx_clf.model.members] == ["onnx", "onnx"]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # fit_ensemble takes the backend of loaded members for the embedder it loads by name
+    onnx_members = [PairClassifier(m, backend="onnx") for m in two_members]
+    fitted = fit_ensemble(onnx_members, dev, features=["cosine"], embedder=str(tiny_embedder_dir))
+    assert fitted._embedder().config.backend == "onnx"
+
+
+def test_a_builtin_embedder_is_saved_by_name(tmp_path, two_members, tiny_embedder_dir):
+    """An embedder object of a built-in is recorded by name, not copied (1.3 GB for e5)."""
+    from types import SimpleNamespace
+
+    from simmatch.ensemble import PairEnsemble
+    from simmatch.models import PairClassifier
+
+    embedder = SimpleNamespace(
+        model_name="multilingual-e5-small", path=str(tiny_embedder_dir), similarity_pairwise=None
+    )
+    members = [PairClassifier(m) for m in two_members]
+    out = PairEnsemble(members, features=["cosine"], embedder=embedder).save(tmp_path / "ens")
+    saved = json.loads((out / "simmatch.json").read_text(encoding="utf-8"))
+    assert saved["embedder"] == "multilingual-e5-small"
+    assert not (out / "embedder").exists()

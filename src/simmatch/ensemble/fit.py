@@ -22,14 +22,21 @@ def fit_ensemble(
     C: float = 1.0,
     class_weight: str | None = None,
     batch_size: int = 32,
+    backend: str | None = None,
 ) -> PairEnsemble:
     """Combine ``members`` (``PairClassifier`` objects or model names/directories); a ``logistic``
     combiner is fitted on ``dev`` (a labeled ``PairDataset`` — a hold-out, never a reported split).
-    ``C`` and ``class_weight`` are scikit-learn's (``"balanced"`` when macro-F1 is the goal)."""
-    loaded = [m if isinstance(m, PairClassifier) else PairClassifier(m) for m in members]
-    ensemble = PairEnsemble(loaded, combiner="mean", features=features, embedder=embedder)
+    ``C`` and ``class_weight`` are scikit-learn's (``"balanced"`` when macro-F1 is the goal).
+    ``backend``: what members given by name and an ``embedder`` given by name run on (default: the
+    first loaded member's backend, else ``"torch"``)."""
+    if backend is None:
+        backend = next((m.backend for m in members if isinstance(m, PairClassifier)), "torch")
+    loaded = [m if isinstance(m, PairClassifier) else PairClassifier(m, backend=backend) for m in members]
+    ensemble = PairEnsemble(loaded, combiner="mean", features=features, embedder=embedder, backend=backend)
     if combiner == "mean":
-        return PairEnsemble(ensemble.members, combiner="mean", features=features, embedder=ensemble.embedder)
+        return PairEnsemble(
+            ensemble.members, combiner="mean", features=features, embedder=ensemble.embedder, backend=backend
+        )
     if combiner != "logistic":
         raise InputError(f"combiner must be one of {', '.join(COMBINERS)}, got {combiner!r}")
     from sklearn.linear_model import LogisticRegression
@@ -48,5 +55,10 @@ def fit_ensemble(
     coef, intercept = fitted.coef_, fitted.intercept_
     weights = {"coef": np.asarray(coef).tolist(), "intercept": np.asarray(intercept).tolist()}
     return PairEnsemble(
-        ensemble.members, combiner="logistic", features=features, embedder=ensemble.embedder, weights=weights
+        ensemble.members,
+        combiner="logistic",
+        features=features,
+        embedder=ensemble.embedder,
+        weights=weights,
+        backend=backend,
     )

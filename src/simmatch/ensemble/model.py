@@ -6,7 +6,12 @@ Saved layout (a directory ``PairClassifier`` loads)::
                         "members": ["members/0", ...], "embedder": "embedder" | name | null,
                         "weights": {"coef": [[...]], "intercept": [...]} | null}
     members/0, members/1, …  the member models (copied)
-    embedder/                the twin tower for the "cosine" feature (copied when it is a directory)
+    embedder/                the twin tower for the "cosine" feature (copied when it is a directory;
+                             a built-in embedder is stored by name)
+
+The "cosine" feature's embedder runs on the backend the ensemble was opened with
+(``PairClassifier(dir, backend=...)``; every member does too), so an ensemble on ``"onnx"`` needs no
+PyTorch for its embedder either.
 
 The combiner reads a design matrix of, per member, its probability for every label, then the
 features. ``mean`` averages the members' probabilities (features unused); ``logistic`` is a
@@ -27,6 +32,7 @@ import numpy as np
 
 from simmatch.errors import InputError
 from simmatch.models._inputs import check_pairs
+from simmatch.models.registry import builtin_name
 
 COMBINERS = ("mean", "logistic")
 FEATURES = ("overlap", "cosine")
@@ -55,7 +61,12 @@ class PairEnsemble:
         features: Sequence[str] = (),
         embedder: Any | None = None,
         weights: dict[str, Any] | None = None,
+        backend: str = "torch",
+        device: str | None = None,
     ) -> None:
+        from simmatch.models.backends import check_backend
+
+        check_backend(backend)
         if combiner not in COMBINERS:
             raise InputError(f"combiner must be one of {', '.join(COMBINERS)}, got {combiner!r}")
         unknown = [f for f in features if f not in FEATURES]
@@ -82,6 +93,8 @@ class PairEnsemble:
         self.features = list(features)
         self.embedder = embedder
         self.weights = weights
+        self.backend = backend
+        self.device = device
         self.training = False
         self.config = SimpleNamespace(
             num_labels=len(self.labels),
@@ -98,8 +111,9 @@ class PairEnsemble:
     def _embedder(self) -> Any:
         from simmatch.models.embedder import Embedder
 
-        if not hasattr(self.embedder, "similarity_pairwise"):
-            self.embedder = Embedder(str(self.embedder))
+        if not hasattr(self.embedder, "similarity_pairwise"):  # a name or directory: load it once
+            device = self.device if self.backend == "torch" else None
+            self.embedder = Embedder(str(self.embedder), backend=self.backend, device=device)
         return self.embedder
 
     def design(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
@@ -161,7 +175,10 @@ class PairEnsemble:
             embedder: str | None = None
             if "cosine" in self.features:
                 source = getattr(self.embedder, "path", self.embedder)
-                if Path(str(source)).is_dir():
+                name = builtin_name(str(getattr(self.embedder, "model_name", self.embedder)))
+                if name is not None:  # a built-in resolves by name wherever the ensemble goes
+                    embedder = name
+                elif Path(str(source)).is_dir():
                     shutil.copytree(str(source), tmp / "embedder")
                     embedder = "embedder"
                 else:
@@ -191,10 +208,12 @@ def is_ensemble(path: str | Path) -> bool:
         return False
 
 
-def load_ensemble(path: str | Path, *, load_member: Any, device: str | None = None) -> PairEnsemble:
+def load_ensemble(
+    path: str | Path, *, load_member: Any, device: str | None = None, backend: str = "torch"
+) -> PairEnsemble:
     """The ensemble saved at ``path``; ``load_member(dir, device=...)`` loads each member (the
     ``PairClassifier`` class, which calls this for a directory whose ``simmatch.json`` says
-    ``"kind": "ensemble"``)."""
+    ``"kind": "ensemble"``); ``backend`` is the one the "cosine" feature's embedder runs on."""
     root = Path(path)
     data = json.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
     members = [load_member(root / m, device=device) for m in data["members"]]
@@ -207,6 +226,8 @@ def load_ensemble(path: str | Path, *, load_member: Any, device: str | None = No
         features=data.get("features", []),
         embedder=embedder,
         weights=data.get("weights"),
+        backend=backend,
+        device=device,
     )
     if ensemble.labels != list(data["labels"]):
         raise InputError(f"{root}: members' labels {ensemble.labels} differ from the saved {data['labels']}")

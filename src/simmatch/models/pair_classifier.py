@@ -93,7 +93,10 @@ class PairClassifier:
             # Every member runs on the chosen backend; the combiner is a few numbers in numpy.
             self.device = "cpu" if kind != "torch" else device or default_device()
             self.model = load_ensemble(
-                self.path, load_member=partial(PairClassifier, backend=backend), device=self.device
+                self.path,
+                load_member=partial(PairClassifier, backend=backend),
+                device=self.device,
+                backend=backend,
             )
             self.tokenizer = None
             self._backend: PairBackend = TorchPairBackend(self.model, self.tokenizer, self.device)
