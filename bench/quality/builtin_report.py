@@ -23,6 +23,18 @@ TARGETS = {
 TWIN_TOWER = {"lcqmc:test": 83.25}  # built-in e5 cosine, threshold chosen on lcqmc/dev (table above)
 
 
+def _twin_tower(results: dict[str, dict[str, Any]]) -> dict[str, tuple[float, str]]:
+    """The twin tower's accuracy per paraphrase split: on the same pairs as the built-in rows, from
+    the paraphrase-ensemble run when present (threshold from a non-reported split), else the
+    full-split number of the table above."""
+    found = {k: (v, "threshold from lcqmc/dev, full test split") for k, v in TWIN_TOWER.items()}
+    for r in results.values():
+        if r.get("task") == "paraphrase-ensemble":
+            for split, m in r["metrics"]["twin tower"].items():
+                found[split] = (m["accuracy"], f"same pairs, threshold from {m['threshold_from']}")
+    return found
+
+
 def _machine(r: dict[str, Any]) -> str:
     m = r["machine"]
     return f"{m['note']}, torch threads {m['torch_threads']}, load {m['load_at_start']} at start"
@@ -46,7 +58,7 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
         "sizes are small; a reported split is never used to pick a head, checkpoint or threshold.",
         "",
     ]
-    recipe = {k: v for k, v in results.items() if "task" not in v}
+    recipe = {k: v for k, v in results.items() if "task" not in v and "holdout" in v}  # heads.py runs
     if recipe:
         first = next(iter(recipe.values()))
         out += [
@@ -94,6 +106,10 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
             f"{_machine(r)}.",
             "",
         ]
+    for key, r in results.items():
+        if r.get("task") == "paraphrase-ensemble":
+            out += paraphrase_ensemble(key, r)
+    twin = _twin_tower(results)
     models = {k: v for k, v in results.items() if v.get("task") in ("relevance", "paraphrase")}
     if models:
         out += [
@@ -111,11 +127,13 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
                     target = f"{key} ≥ {value} ({who}): " + (
                         "met" if gap >= 0 else f"**missed by {-gap:.2f}**"
                     )
-                if split in TWIN_TOWER:
-                    gap = m["accuracy"] - TWIN_TOWER[split]
-                    target = f"accuracy > twin tower {TWIN_TOWER[split]}: " + (
+                if split in twin and r.get("task") == "paraphrase":
+                    value, how = twin[split]
+                    gap = m["accuracy"] - value
+                    twin_target = f"accuracy > twin tower {value} ({how}): " + (
                         "met" if gap > 0 else f"**missed by {-gap:.2f}**"
                     )
+                    target = f"{target}; {twin_target}" if target else twin_target
                 out.append(
                     f"| {name} | {split} (first {m['pairs']} pairs) | {m['macro_f1']:.2f} | "
                     f"{m['accuracy']:.2f} | {target} |"
@@ -134,6 +152,48 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
         out.append("")
     out += notes(results)
     out.append(END)
+    return out
+
+
+def paraphrase_ensemble(key: str, r: dict[str, Any]) -> list[str]:
+    """The paraphrase ensemble against its member alone and the twin tower, split by split."""
+    fit = r["stacker_fitted_on"]
+    m = r["metrics"]
+    out = [
+        f"### Paraphrase ensemble `{key}` (members {', '.join(f'`{x}`' for x in r['members'])} + "
+        f"{', '.join(r['features'])} of `{r['embedder']}`; logistic stacker, unweighted, fitted on "
+        f"{fit['data']}, {fit['pairs']} pairs — the hold-out that chose the member's checkpoint, "
+        f"{fit['overlap_with_training_part']} of them in its training part)",
+        "",
+        "| split | ensemble accuracy | macro-F1 | member alone accuracy | macro-F1 | twin tower accuracy "
+        "(threshold from) | ensemble − member | ensemble − twin tower |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for split, e in m["ensemble"].items():
+        a, t = m["member"][split], m["twin tower"][split]
+        other = t["other"]
+        out.append(
+            f"| {split} (first {e['pairs']} pairs) | {e['accuracy']:.2f} | {e['macro_f1']:.2f} | "
+            f"{a['accuracy']:.2f} | {a['macro_f1']:.2f} | {t['accuracy']:.2f} ({t['threshold_from']}, "
+            f"{t['threshold']}; from {other['threshold_from']}: {other['accuracy']:.2f}) | "
+            f"{e['accuracy'] - a['accuracy']:+.2f} | {e['accuracy'] - t['accuracy']:+.2f} |"
+        )
+    w = r["stacker"]["weights"]
+    check = r["cached_path_check"]
+    names = [f"P({lab})" for lab in ("not_similar", "similar")] * len(r["members"]) + r["features"]
+    coef = ", ".join(f"{n} {c:+.3f}" for n, c in zip(names, w["coef"][0]))
+    out += [
+        "",
+        f"- `{r['machine']['command']}` (code {r['machine']['code']}), {r['wall_seconds']} s, "
+        f"{_machine(r)}; members and embedder on the `{r['backend']}` backend (fp32).",
+        f"- Stacker (logit of `similar`): {coef}, intercept {w['intercept'][0]:+.3f}. One pass per split: "
+        "the saved ensemble, loaded by `PairClassifier`, computes its design matrix; the member's row "
+        f"reads its columns and the twin tower's the cosine column (checked on {check['pairs']} "
+        f"{check['split']} pairs against `PairClassifier.predict`: largest probability difference "
+        f"{check['ensemble_max_difference']:.1e} for the ensemble, "
+        f"{check['member_max_difference']:.1e} for the member).",
+        "",
+    ]
     return out
 
 
@@ -179,6 +239,27 @@ def notes(results: dict[str, dict[str, Any]]) -> list[str]:
             "pairs), so they err alike; members with different seeds, heads or losses are what the "
             "ensemble needs."
         )
+    for key, r in results.items():
+        if r.get("task") != "paraphrase-ensemble":
+            continue
+        m = r["metrics"]
+        worse = [s for s, e in m["ensemble"].items() if e["accuracy"] <= m["member"][s]["accuracy"]]
+        verdict = (
+            "beats the member alone on every split"
+            if not worse
+            else f"does not beat the member alone on {', '.join(worse)}, so it is not shipped as "
+            "`paraphrase-zh`"
+        )
+        lines.append(
+            f"- Paraphrase ensemble `{key}`: {verdict}. The stacker's data, the member's hold-out, is "
+            "two thirds AFQMC, where the cosine carries little (a one-off check on the hold-out only, "
+            "not part of the recorded run: 5-fold cross-validated accuracy of the cosine alone 65.60, "
+            "the member alone 72.30, the stacker 71.80, the stacker on standardized features 71.60), "
+            "so it learns to follow the member; on LCQMC the cosine "
+            "alone with an LCQMC threshold stays 8–9 points above both. Closing the paraphrase "
+            "target needs a stronger member (more LCQMC-style positives, several epochs), not a "
+            "stacker on this hold-out."
+        )
     lines += [
         "- What is missed and why: every built-in here trained on a small sample for one epoch",
         "  (2-core CPU shared with three other jobs, loads 5–8). More data (QBQTC: +6 macro-F1 from",
@@ -191,7 +272,15 @@ def notes(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def load_results() -> dict[str, dict[str, Any]]:
-    order = ["heads", "recipe", "relevance-zh", "paraphrase-zh", "ensemble", "ensemble-unweighted"]
+    order = [
+        "heads",
+        "recipe",
+        "relevance-zh",
+        "paraphrase-zh",
+        "ensemble",
+        "ensemble-unweighted",
+        "paraphrase-ensemble",
+    ]
     found = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))}
     return {k: found[k] for k in order if k in found} | {k: v for k, v in found.items() if k not in order}
 
