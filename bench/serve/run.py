@@ -31,7 +31,8 @@ Two more scenarios (``scenarios.py``) check that one request cannot stall the se
 ``--scenario rerank`` (``rerank.py``, issue 12) times reranking, one query at a time: --queries
 QBQTC test_public queries, each with --candidates titles (bench/_common.qbqtc_workload, the
 workload of bench/speed's rerank rows), through ``PairClassifier(--cross-encoder, backend=--backend)``
-``.rank`` in this process (default relevance-zh on onnx-int8, the library's default threads), then
+``.rank`` in this process (default relevance-zh on fp32 onnx: it fails the int8 fidelity guard;
+the library's default threads), then
 as ``POST /rerank`` requests sent one after another by one client to the service started with the
 same cross-encoder and backend (--rounds passes of each side, alternating, after 3 warm-up calls
 each). Prints p50/p90 ms of both sides and the verdict (target: the service's p50 within 15 % of
@@ -139,7 +140,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backend",
         default=None,
         choices=BACKENDS,
-        help="rerank: the cross-encoder's backend on both sides (default onnx-int8)",
+        help="rerank: the cross-encoder's backend on both sides (default onnx)",
     )
     p.add_argument("--queries", type=int, default=100, help="rerank: queries (one call each, per round)")
     p.add_argument("--candidates", type=int, default=50, help="rerank: candidate titles per query")
