@@ -136,6 +136,7 @@ def _training(result: Any) -> dict[str, Any]:
         "steps": result.global_step,
         "train_seconds": round(result.wall_time_s, 1),
         "pairs_per_second": record.get("pairs_per_second"),
+        "rows": record.get("train"),  # MNRL: rows trained on, and rows left short of negatives
         "best_checkpoint": result.best_checkpoint,
         "config": record.get("config"),
     }

@@ -157,6 +157,18 @@ def section(results: dict[str, Any]) -> list[str]:
             "",
         ]
         out += [*retrieval_verdicts(rows), ""]
+        two = results.get("mnrl-two-stage")
+        if two and two["training"].get("rows"):
+            counts = two["training"]["rows"]
+            kept, short = counts["rows"], counts["skipped_short_of_negatives"]
+            m = two["mining"]
+            out += [
+                f"Stage 2 mining: top {m['candidates']} by the stage-1 model, false-negative guard margin "
+                f"{m['margin']}, one negative sampled per query; {short} training queries had no candidate "
+                f"left under the guard and were left out, so stage 2 trained on {kept} rows "
+                f"(stage 1: {two['stage1']['rows']['rows']}).",
+                "",
+            ]
     if "afqmc-cosent" in results:
         out += ["### In-domain similarity: CoSENT on AFQMC train", ""]
         out += [*cosent_lines(results["afqmc-cosent"], results.get("zero-shot")), ""]
