@@ -142,3 +142,12 @@ def test_cli_embed_ray_needs_a_corpus_and_an_out_directory(capsys):
 
     assert main(["embed", "--ray", "some text"]) == 2
     assert "--ray embeds a corpus: give --file" in capsys.readouterr().err
+
+
+def test_ray_batch_rows_default_and_check():
+    """Ray batches of many rows, model calls of ``batch_size`` inside the actor: the actor sorts
+    its batch by length, so a model call pads to its own longest text, not to the longest of a
+    file-order slice."""
+    assert RayOptions().ray_batch_rows >= 8 * RayOptions().batch_size
+    with pytest.raises(InputError, match="ray_batch_rows must be a positive integer"):
+        RayOptions(ray_batch_rows=0)

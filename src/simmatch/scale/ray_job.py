@@ -217,7 +217,7 @@ def embed_corpus(
                 },
                 compute=ray.data.ActorPoolStrategy(size=options.actors),
                 num_cpus=options.threads,
-                batch_size=options.batch_size,
+                batch_size=max(options.ray_batch_rows, options.batch_size),
                 batch_format="numpy",
             )
             _write(embedded, out, done, rows, first, options.shard_rows, show_progress)
