@@ -285,12 +285,13 @@ def load_results() -> dict[str, dict[str, Any]]:
     return {k: found[k] for k in order if k in found} | {k: v for k, v in found.items() if k not in order}
 
 
-def splice(text: str, lines: list[str]) -> str:
-    """``text`` with the marked section replaced by ``lines`` (appended when absent)."""
+def splice(text: str, lines: list[str], start: str = START, end: str = END) -> str:
+    """``text`` with the section between ``start`` and ``end`` replaced by ``lines`` (appended when
+    absent; ``lines`` carry the markers). Also used for the twin-tower section (twin_report.py)."""
     block = "\n".join(lines)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        return head + block + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        return head + block + rest.split(end, 1)[1]
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 

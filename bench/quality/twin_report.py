@@ -177,16 +177,11 @@ def section(results: dict[str, Any]) -> list[str]:
     return out
 
 
-def splice(text: str, lines: list[str]) -> str:
-    block = "\n".join(lines)
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        return head + block + rest.split(END, 1)[1]
-    return text.rstrip("\n") + "\n\n" + block + "\n"
-
-
 def main() -> None:
-    DOC.write_text(splice(DOC.read_text(encoding="utf-8"), section(load())), encoding="utf-8")
+    from builtin_report import splice
+
+    text = DOC.read_text(encoding="utf-8")
+    DOC.write_text(splice(text, section(load()), START, END), encoding="utf-8")
     print(f"wrote {DOC}")
 
 
