@@ -119,3 +119,27 @@ def test_precomputed_vectors_and_bm25_without_encoder(db):
         assert index.search("北京", mode="bm25")
         with pytest.raises(InputError, match="needs an encoder"):
             index.search("北京", mode="dense")
+
+
+def test_a_new_process_opens_and_searches_the_file(tmp_path):
+    """A collection starts released in a new Milvus Lite process; ``Index.open`` loads it (before
+    the fix: "Collection 'simmatch_settings' is in state 'released'; call load()")."""
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "kept.db")
+    index = Index.create(db, FakeEncoder())
+    index.add(CORPUS, show_progress=False)
+    expected = [h.id for h in index.search("北京天气", top_k=3, mode="dense")]
+    index.close()
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(db)  # this process's Lite server for the file stops
+    code = (
+        "import sys; from simmatch.index import Index; from tests.index.conftest import FakeEncoder; "
+        f"i = Index.open({db!r}, FakeEncoder()); "
+        "print(' '.join(h.id for h in i.search('北京天气', top_k=3, mode='dense'))); i.close()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-3:] == expected

@@ -464,6 +464,11 @@ def _save_settings(client: Any, name: str, settings: dict[str, Any]) -> None:
 def _load_settings(client: Any, name: str, path: str | Path) -> dict[str, Any]:
     if not (client.has_collection(name) and client.has_collection(name + SETTINGS_SUFFIX)):
         raise InputError(f"{path}: no simmatch index (collection {name!r}); create it with Index.create")
+    for collection in (name, name + SETTINGS_SUFFIX):
+        # A collection starts released in a new Milvus (Lite) process or after a server restart, and
+        # Milvus refuses queries on it until it is loaded (loading builds or reads its indexes).
+        if "Loaded" not in str(client.get_load_state(collection).get("state")):
+            client.load_collection(collection)
     rows = client.query(name + SETTINGS_SUFFIX, filter='key == "settings"', output_fields=["value"])
     if not rows:
         raise InputError(f"{path}: collection {name!r} has no simmatch settings")
