@@ -108,3 +108,25 @@ def qbqtc_workload(
         titles = list(dict.fromkeys(t for _, t in rows[start:] + rows[:start]))[:n_candidates]
         jobs.append((query, titles))
     return rows[:n_pairs], jobs
+
+
+def splice(text: str, lines: list[str], start: str, end: str, *, append: bool = False) -> str:
+    """``text`` with its section from ``start`` to ``end`` replaced by ``lines`` (which carry the
+    markers themselves). Without the markers: the section appended when ``append``, else an error
+    naming them. The one way every benchmark rewrites its part of a page, leaving the rest as is."""
+    block = "\n".join(lines)
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        return head + block + rest.split(end, 1)[1]
+    if append:
+        return text.rstrip("\n") + "\n\n" + block + "\n"
+    raise SystemExit(f"markers {start} / {end} not found")
+
+
+def write_section(doc: Path, lines: list[str], start: str, end: str) -> Path:
+    """Rewrite ``doc``'s section between ``start`` and ``end`` (markers required) with ``lines``."""
+    text = doc.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        raise SystemExit(f"{doc}: markers {start} / {end} not found")
+    doc.write_text(splice(text, lines, start, end), encoding="utf-8")
+    return doc

@@ -9,8 +9,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -286,13 +290,9 @@ def load_results() -> dict[str, dict[str, Any]]:
 
 
 def splice(text: str, lines: list[str], start: str = START, end: str = END) -> str:
-    """``text`` with the section between ``start`` and ``end`` replaced by ``lines`` (appended when
-    absent; ``lines`` carry the markers). Also used for the twin-tower section (twin_report.py)."""
-    block = "\n".join(lines)
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        return head + block + rest.split(end, 1)[1]
-    return text.rstrip("\n") + "\n\n" + block + "\n"
+    """``bench/_common.splice`` with this page's markers by default, appending a missing section.
+    Also used for the twin-tower section (twin_report.py)."""
+    return _common.splice(text, lines, start, end, append=True)
 
 
 def main() -> None:

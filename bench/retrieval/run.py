@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import DATA_ROOT, ROOT, machine
+from _common import DATA_ROOT, ROOT, machine, write_section
 from simmatch.models.backends import BACKENDS
 
 MODES = ("bm25", "dense", "hybrid", "hybrid+rerank", "hybrid+rerank-rrf")
@@ -297,9 +297,6 @@ DOC_START, DOC_END = "<!-- bench:retrieval:start -->", "<!-- bench:retrieval:end
 
 def write_doc(report: dict[str, Any], rows: list[tuple[str, str, dict[str, float]]]) -> Path:
     doc = ROOT / "docs" / "retrieval.md"
-    text = doc.read_text(encoding="utf-8")
-    if DOC_START not in text or DOC_END not in text:
-        raise SystemExit(f"{doc}: markers {DOC_START} / {DOC_END} not found")
     rerankers = ", ".join(f"{t}: `{d}`" for t, d in report["rerankers"].items()) or "none"
     body = [
         DOC_START,
@@ -322,10 +319,7 @@ def write_doc(report: dict[str, Any], rows: list[tuple[str, str, dict[str, float
         *[f"- note: {n}" for n in report["notes"]],
         DOC_END,
     ]
-    head, _, rest = text.partition(DOC_START)
-    _, _, tail = rest.partition(DOC_END)
-    doc.write_text(head + "\n".join(body) + tail, encoding="utf-8")
-    return doc
+    return write_section(doc, body, DOC_START, DOC_END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "index_scale"))
-from _common import DATA_ROOT, ROOT, load_average, machine
+from _common import DATA_ROOT, ROOT, load_average, machine, write_section
 
 HERE = Path(__file__).resolve()
 
@@ -457,13 +457,7 @@ def doc_lines(report: dict[str, Any]) -> list[str]:
 
 
 def write_doc(report: dict[str, Any], doc: Path) -> Path:
-    text = doc.read_text(encoding="utf-8")
-    if DOC_START not in text or DOC_END not in text:
-        raise SystemExit(f"{doc}: markers {DOC_START} / {DOC_END} not found")
-    head, _, rest = text.partition(DOC_START)
-    _, _, tail = rest.partition(DOC_END)
-    doc.write_text(head + "\n".join(doc_lines(report)) + tail, encoding="utf-8")
-    return doc
+    return write_section(doc, doc_lines(report), DOC_START, DOC_END)
 
 
 def earlier_units(out: Path, measured: list[str]) -> dict[str, Any]:
