@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rows import MODEL, _subset, pct, split_holdout
+from rows import MODEL, _subset, pct, split_holdout, split_seed
 
 PARAPHRASE_TRAIN = ("afqmc:train", "lcqmc:dev", "pawsx-zh:dev")
 PARAPHRASE_EVAL = ("lcqmc:test", "bq:dev", "afqmc:dev")
@@ -119,7 +119,7 @@ def run_heads(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     pool = resolve_dataset("qbqtc:dev")
-    train, holdout = split_holdout(pool, args.holdout, args.train_pairs, args.seed)
+    train, holdout = split_holdout(pool, args.holdout, args.train_pairs, args.split_seed)
     rows: dict[str, Any] = {"machine": _machine(), "train": len(train), "holdout": holdout.name}
     for name in args.variants:
         head, layers_text, *loss_parts = name.split("-")
@@ -152,7 +152,7 @@ def run_model(args: argparse.Namespace) -> None:
     else:
         pool = _concat(PARAPHRASE_TRAIN)
         reported = {s: resolve_dataset(s, limit=args.eval_limit) for s in PARAPHRASE_EVAL}
-    train, holdout = split_holdout(pool, args.holdout, args.train_pairs, args.seed)
+    train, holdout = split_holdout(pool, args.holdout, args.train_pairs, args.split_seed)
     train = _subset(train, list(range(len(train))), "train")
     config = _config(args.out, args, epochs=args.epochs, eval_every=args.eval_every, head="auto")
     print(f"{args.task}: training on {len(train)} pairs, checkpoint choice on {len(holdout)}", flush=True)
@@ -164,7 +164,7 @@ def run_model(args: argparse.Namespace) -> None:
             "task": args.task,
             "machine": machine,
             "train": {"data": pool.name, "pairs": len(train), "loss": args.loss},
-            "holdout": {"data": holdout.name, "pairs": len(holdout)},
+            "holdout": {"data": holdout.name, "pairs": len(holdout), "split_seed": args.split_seed},
             **_summary(result),
             "metrics": metrics,
             "wall_seconds": round(time.perf_counter() - start, 1),
@@ -180,7 +180,7 @@ def run_ensemble(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     machine = _machine()
-    _, holdout = split_holdout(resolve_dataset("qbqtc:dev"), args.holdout, None, args.seed)
+    _, holdout = split_holdout(resolve_dataset("qbqtc:dev"), args.holdout, None, args.split_seed)
     test = resolve_dataset("qbqtc:test_public", limit=args.eval_limit)
     metrics: dict[str, Any] = {}
     for member in args.members:
@@ -285,7 +285,7 @@ def run_paraphrase_ensemble(args: argparse.Namespace) -> None:
     pool = _concat(PARAPHRASE_TRAIN)
     if record["train"]["data"] != pool.name:
         raise SystemExit(f"the member trained on {record['train']['data']}, not {pool.name}")
-    holdout_n, train_n, seed = record["holdout"]["pairs"], record["train"]["pairs"], record["config"]["seed"]
+    holdout_n, train_n, seed = record["holdout"]["pairs"], record["train"]["pairs"], split_seed(record)
     train, holdout = split_holdout(pool, holdout_n, train_n, seed)
     seen = {(e.sentence1, e.sentence2) for e in train}
     leaked = [e for e in holdout if (e.sentence1, e.sentence2) in seen]
@@ -386,7 +386,13 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--loss", default=None, help="default: balanced-ce (relevance, heads), lsce (paraphrase)")
     p.add_argument("--eval-limit", type=int, default=None, help="report on the first N pairs of each split")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="training seed (initialisation, order, dropout)")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=42,
+        help="seed of the training / hold-out split (fixed: ensemble members share one hold-out)",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--backend", default="onnx", help="paraphrase-ensemble: backend of members and embedder")
     args = p.parse_args()

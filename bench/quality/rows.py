@@ -18,6 +18,12 @@ def pct(x: float | None) -> float | None:
     return None if x is None else round(100 * float(x), 2)
 
 
+def split_seed(result: dict[str, Any]) -> int:
+    """The split seed a ``builtin.py`` result was trained with (older results: the training seed,
+    which was also the split seed)."""
+    return int(result["holdout"].get("split_seed", result["config"]["seed"]))
+
+
 def split_holdout(data: Any, holdout: int, train_limit: int | None, seed: int) -> tuple[Any, Any]:
     """Shuffle (seeded), hold out ``holdout`` pairs as the dev split for checkpoint choice, keep up
     to ``train_limit`` of the rest for training."""

@@ -85,7 +85,8 @@ def test_a_job_on_two_nodes_gives_the_in_process_vectors(tmp_path, corpus_file, 
     """
     source_root = str(Path(simmatch.__file__).resolve().parents[1])
     env = {
-        **os.environ,
+        # Nothing of an earlier Ray in this process (the single-node fixture's session) may leak in.
+        **{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
         "HOME": str(tmp_path / "home"),  # ray writes ~/.ray
         "RAY_worker_niceness": "0",
         "RAY_USAGE_STATS_ENABLED": "0",
