@@ -70,7 +70,7 @@ def _machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_at_start": round(os.getloadavg()[0], 2),
-        "note": "2-core CPU shared with other jobs",
+        "note": os.environ.get("SIMMATCH_BENCH_NOTE", f"{os.cpu_count()}-core CPU, other jobs not recorded"),
     }
 
 
