@@ -58,8 +58,9 @@ def _training(r: dict[str, Any]) -> str:
 def candidates(runs: dict[str, dict[str, Any]], builtins: dict[str, dict[str, Any]]) -> list[str]:
     """Every trained run of a built-in's task side by side (layers, epochs, seed): the one with the
     best hold-out value is packaged; the reported splits are shown, never used to choose."""
-    if len(runs) <= len(builtins):
+    if not runs:
         return []
+    packaged = {b["machine"]["command"]: name for name, b in builtins.items()}
     out = [
         "### Training runs of the built-ins' recipe (the best hold-out value is packaged)",
         "",
@@ -73,7 +74,8 @@ def candidates(runs: dict[str, dict[str, Any]], builtins: dict[str, dict[str, An
             f"{split} {v['macro_f1']:.2f} / {v['accuracy']:.2f}" for split, v in r["metrics"].items()
         )
         out.append(
-            f"| {name} | {r['task']} | {c['layers']} | {c['epochs']} | {c['seed']} | "
+            f"| {name}{' → `' + packaged[m['command']] + '`' if m['command'] in packaged else ''} | "
+            f"{r['task']} | {c['layers']} | {c['epochs']} | {c['seed']} | "
             f"{r['checkpoint_metric']} {r['checkpoint_metric_value']} | {reported} | "
             f"{r['pairs_per_second']} | {m['load_at_start']} |"
         )
@@ -149,7 +151,8 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
             out += paraphrase_ensemble(key, r)
     twin = _twin_tower(results)
     models = {k: results[k] for k in BUILTINS if k in results}
-    out += candidates({k: v for k, v in results.items() if v.get("task") in BUILTINS.values()}, models)
+    runs = {k: v for k, v in results.items() if v.get("task") in BUILTINS.values() and k not in BUILTINS}
+    out += candidates(runs, models)
     if models:
         out += [
             "### Built-in models",

@@ -3,6 +3,7 @@ assembly with the base model's word embeddings, on the tiny fixture models."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -53,6 +54,30 @@ def test_package_then_assemble_round_trip(tmp_path, trained, tiny_embedder_dir):
         == target
     )
     assert (target / "model.safetensors").stat().st_mtime_ns == stamp  # assembled once
+
+    # New weights of the same shape (a retrained built-in) must assemble again, not reuse the cache.
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    weights = root / "tiny-rel" / "weights.safetensors"
+    tensors = load_file(str(weights))
+    tensors = {k: (v + 1 if k.endswith("bias") else v) for k, v in tensors.items()}
+    save_file(tensors, str(weights))
+    changed = json.loads((root / "tiny-rel" / "manifest.json").read_text(encoding="utf-8"))
+    changed["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (root / "tiny-rel" / "manifest.json").write_text(json.dumps(changed), encoding="utf-8")
+    assert manifest["weights_sha256"] != changed["weights_sha256"]
+    assert not is_assembled("tiny-rel", target, root)
+    ensure_builtin_cross_encoder("tiny-rel", root=root, target=target, base_dir=tiny_embedder_dir)
+    assert is_assembled("tiny-rel", target, root)
+    bias = next(k for k in tensors if k.endswith("bias"))
+    rel, key = bias.split("::")
+    with safe_open(str(target / rel), "pt") as f:
+        assert torch.equal(f.get_tensor(key).half(), tensors[bias])
+    manifest = package(
+        trained, "tiny-rel", labels=["a", "b", "c"], card="# card\n", root=root, base_dir=tiny_embedder_dir
+    )
+    ensure_builtin_cross_encoder("tiny-rel", root=root, target=target, base_dir=tiny_embedder_dir)
 
     pairs = [("吃完海鲜可以喝牛奶吗", "吃海鲜不能喝牛奶"), ("你好", "hello world")]
     assembled = PairClassifier(target, device="cpu")

@@ -153,6 +153,9 @@ def package(
         "dtype": "float16",
         "tensors": len(tensors),
         "stored_bytes": (out / "weights.safetensors").stat().st_size,
+        # The assembly in the cache is reused while its copy of this manifest is equal, so the
+        # manifest names the stored bytes themselves: new weights always assemble again.
+        "weights_sha256": hashlib.sha256((out / "weights.safetensors").read_bytes()).hexdigest(),
         "max_relative_fp16_error": worst,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
