@@ -110,23 +110,22 @@ def qbqtc_workload(
     return rows[:n_pairs], jobs
 
 
-def splice(text: str, lines: list[str], start: str, end: str, *, append: bool = False) -> str:
+def splice(
+    text: str, lines: list[str], start: str, end: str, *, append: bool = False, source: object = "text"
+) -> str:
     """``text`` with its section from ``start`` to ``end`` replaced by ``lines`` (which carry the
     markers themselves). Without the markers: the section appended when ``append``, else an error
-    naming them. The one way every benchmark rewrites its part of a page, leaving the rest as is."""
+    naming them and ``source``. The one way every benchmark rewrites its part of a page."""
     block = "\n".join(lines)
     if start in text and end in text:
         head, rest = text.split(start, 1)
         return head + block + rest.split(end, 1)[1]
     if append:
         return text.rstrip("\n") + "\n\n" + block + "\n"
-    raise SystemExit(f"markers {start} / {end} not found")
+    raise SystemExit(f"{source}: markers {start} / {end} not found")
 
 
 def write_section(doc: Path, lines: list[str], start: str, end: str) -> Path:
     """Rewrite ``doc``'s section between ``start`` and ``end`` (markers required) with ``lines``."""
-    text = doc.read_text(encoding="utf-8")
-    if start not in text or end not in text:
-        raise SystemExit(f"{doc}: markers {start} / {end} not found")
-    doc.write_text(splice(text, lines, start, end), encoding="utf-8")
+    doc.write_text(splice(doc.read_text(encoding="utf-8"), lines, start, end, source=doc), encoding="utf-8")
     return doc

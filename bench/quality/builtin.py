@@ -288,17 +288,14 @@ def run_paraphrase_ensemble(args: argparse.Namespace) -> None:
     holdout_n, train_n, seed = record["holdout"]["pairs"], record["train"]["pairs"], split_seed(record)
     train, holdout = split_holdout(pool, holdout_n, train_n, seed)
     seen = {(e.sentence1, e.sentence2) for e in train}
-    leaked = [e for e in holdout if (e.sentence1, e.sentence2) in seen]
-    if len(leaked) > len(holdout) // 100:
-        raise SystemExit(f"{len(leaked)} hold-out pairs are in the member's training part")
+    keep = [e for e in holdout if (e.sentence1, e.sentence2) not in seen]
+    leaked = len(holdout) - len(keep)
+    if leaked > len(holdout) // 100:
+        raise SystemExit(f"{leaked} hold-out pairs are in the member's training part")
     if leaked:  # the same text pair twice in the pool (the data sets repeat a few): not stacker data
-        print(f"{len(leaked)} hold-out pair(s) also in the member's training part: left out", flush=True)
-        keep = [i for i, e in enumerate(holdout) if (e.sentence1, e.sentence2) not in seen]
+        print(f"{leaked} hold-out pair(s) also in the member's training part: left out", flush=True)
         holdout = PairDataset(
-            [holdout[i] for i in keep],
-            name=holdout.name,
-            label_type=holdout.label_type,
-            label_set=holdout.label_set,
+            keep, name=holdout.name, label_type=holdout.label_type, label_set=holdout.label_set
         )
     members = [PairClassifier(m, backend=args.backend) for m in args.members]
     for name, m in zip(args.members, members):
@@ -363,13 +360,8 @@ def run_paraphrase_ensemble(args: argparse.Namespace) -> None:
             "stacker_fitted_on": {
                 "data": holdout.name,
                 "pairs": len(holdout),
-                "split": {
-                    "holdout": holdout_n,
-                    "train_pairs": train_n,
-                    "seed": seed,
-                    "left_out": len(leaked),
-                },
-                "overlap_with_training_part": len(leaked),
+                "split": {"holdout": holdout_n, "train_pairs": train_n, "seed": seed},
+                "overlap_with_training_part": leaked,  # left out of the stacker's data
             },
             "evaluated_on": {s: f"first {args.eval_limit} pairs" for s in PARAPHRASE_EVAL},
             "twin_tower_threshold": {s: primary.get(s, "hold-out") for s in PARAPHRASE_EVAL},

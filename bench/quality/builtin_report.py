@@ -263,8 +263,8 @@ def paraphrase_ensemble(key: str, r: dict[str, Any]) -> list[str]:
         f"{', '.join(r['features'])} of `{r['embedder']}`; logistic stacker, unweighted, fitted on "
         f"{fit['data']}, {fit['pairs']} pairs — the hold-out that chose the member's checkpoint, "
         + (
-            f"{fit['split']['left_out']} pair that repeats a training pair left out)"
-            if fit.get("split", {}).get("left_out")
+            f"{fit['overlap_with_training_part']} pair that repeats a training pair left out)"
+            if fit["pairs"] < fit["split"]["holdout"]
             else f"{fit['overlap_with_training_part']} of them in its training part)"
         ),
         "",

@@ -16,7 +16,6 @@ is not shown.)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import tempfile
@@ -27,26 +26,17 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from run import index_scale_make_data, release_lite  # bench/scale/run.py, this folder
+
 from _common import ROOT, load_average, machine
 
 EFS = (16, 64, 256)
 
 
-def _make_data() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "index_scale_run", ROOT / "bench" / "index_scale" / "run.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_data
-
-
 def probe(size: int, queries: int, dim: int, seed: int, tmp: Path) -> list[dict[str, Any]]:
-    from milvus_lite.server_manager import server_manager_instance
     from pymilvus import DataType, MilvusClient
 
-    base, query = _make_data()("clustered", size, queries, dim, 1000, seed, 0.6, None)
+    base, query = index_scale_make_data()("clustered", size, queries, dim, 1000, seed, 0.6, None)
     truth = np.argsort(-(query @ base.T), axis=1)[:, :10]
     path = str(tmp / f"probe-{size}.db")
     client = MilvusClient(path)
@@ -63,7 +53,7 @@ def probe(size: int, queries: int, dim: int, seed: int, tmp: Path) -> list[dict[
     client.flush("probe")
     insert_s = time.perf_counter() - started
     client.close()
-    server_manager_instance.release_server(path)
+    release_lite(path)
     client = MilvusClient(path)
     client.load_collection("probe")
     out = []
@@ -90,7 +80,7 @@ def probe(size: int, queries: int, dim: int, seed: int, tmp: Path) -> list[dict[
         cells = [size, ef, r["p50_ms"], r["p99_ms"], r["recall@10"]]
         print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
     client.close()
-    server_manager_instance.release_server(path)
+    release_lite(path)
     return out
 
 

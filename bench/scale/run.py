@@ -236,18 +236,30 @@ class LookupEncoder:
         return out[0] if single else out
 
 
-def store_rows(args: argparse.Namespace, tmp: Path, stores: list[str]) -> list[dict[str, Any]]:
+def index_scale_make_data() -> Any:
+    """``bench/index_scale/run.py``'s ``make_data`` (loaded by path: this script is also named ``run``);
+    also used by ``lite_probe.py``."""
     import importlib.util
 
-    import faiss
-
-    spec = importlib.util.spec_from_file_location(
-        "index_scale_run", HERE.parents[1] / "index_scale" / "run.py"
-    )
+    source = HERE.parents[1] / "index_scale" / "run.py"
+    spec = importlib.util.spec_from_file_location("index_scale_run", source)
     assert spec is not None and spec.loader is not None
     index_scale = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(index_scale)
-    make_data = index_scale.make_data
+    return index_scale.make_data
+
+
+def close_store(index: Any, store: str, location: Any) -> None:
+    """Close an index and, for Milvus Lite, stop its in-process server (``release_lite``)."""
+    index.close()
+    if store == STORE_LABELS["milvus"]:
+        release_lite(str(location))
+
+
+def store_rows(args: argparse.Namespace, tmp: Path, stores: list[str]) -> list[dict[str, Any]]:
+    import faiss
+
+    make_data = index_scale_make_data()
     from simmatch.index import Index
     from simmatch.index.encoders import FINGERPRINT_TEXT
     from simmatch.index.precomputed import Embeddings
@@ -279,9 +291,7 @@ def store_rows(args: argparse.Namespace, tmp: Path, stores: list[str]) -> list[d
         # Searches run on a freshly opened index, as a service would (its start-up timed as open_s):
         # Milvus Lite searched ~4x slower in the process that had just written than after a reopen
         # (200k vectors: p50 ~140-220 ms vs ~57 ms, /tmp probes while writing bench/scale).
-        index.close()
-        if store == "Milvus Lite":
-            release_lite(str(location))
+        close_store(index, store, location)
         started = time.perf_counter()
         index = Index.open(location, encoder)
         queries_text = [f"q{i}" for i in range(len(queries))]
@@ -293,9 +303,7 @@ def store_rows(args: argparse.Namespace, tmp: Path, stores: list[str]) -> list[d
             hits = index.search(text, top_k=10, mode="dense")
             times.append((time.perf_counter() - started) * 1000)
             found.append([int(h.id) for h in hits])
-        index.close()
-        if store == "Milvus Lite":
-            release_lite(str(location))
+        close_store(index, store, location)
         recall = float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth.tolist())]))
         row = {
             "store": store,

@@ -74,7 +74,7 @@ def test_package_then_assemble_round_trip(tmp_path, trained, tiny_embedder_dir):
     rel, key = bias.split("::")
     with safe_open(str(target / rel), "pt") as f:
         assert torch.equal(f.get_tensor(key).half(), tensors[bias])
-    manifest = package(
+    package(  # the trained weights back, for the comparison below
         trained, "tiny-rel", labels=["a", "b", "c"], card="# card\n", root=root, base_dir=tiny_embedder_dir
     )
     ensure_builtin_cross_encoder("tiny-rel", root=root, target=target, base_dir=tiny_embedder_dir)
