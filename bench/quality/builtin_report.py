@@ -80,6 +80,14 @@ def _training(r: dict[str, Any]) -> str:
     )
 
 
+def _load_caveat(*runs: dict[str, Any]) -> str:
+    """A speed ratio is an idle measurement only when every run started below load 1.5."""
+    loads = [float(r["machine"]["load_at_start"]) for r in runs]
+    if max(loads) < 1.5:
+        return ""
+    return f" (loads at start {' / '.join(map(str, loads))}: not an idle timing, a rough ratio)"
+
+
 def _layers_note(runs: dict[str, dict[str, Any]]) -> list[str]:
     """12 vs 6 layers on the same data, epochs and seed, where both were run."""
     lines = []
@@ -103,7 +111,8 @@ def _layers_note(runs: dict[str, dict[str, Any]]) -> list[str]:
                 f"{deep['checkpoint_metric']} "
                 f"{deep['checkpoint_metric_value'] - r['checkpoint_metric_value']:+.2f}, {split} macro-F1 "
                 f"{m12['macro_f1'] - m6[split]['macro_f1']:+.2f}, at "
-                f"{r['pairs_per_second'] / deep['pairs_per_second']:.1f}× the training time per pair."
+                f"{r['pairs_per_second'] / deep['pairs_per_second']:.1f}× the training time per pair"
+                f"{_load_caveat(deep, r)}."
             )
     return lines + ([""] if lines else [])
 
