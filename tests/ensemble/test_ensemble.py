@@ -142,3 +142,28 @@ def test_a_builtin_embedder_is_saved_by_name(tmp_path, two_members, tiny_embedde
     saved = json.loads((out / "simmatch.json").read_text(encoding="utf-8"))
     assert saved["embedder"] == "multilingual-e5-small"
     assert not (out / "embedder").exists()
+
+
+def test_an_ensembles_logit_offsets_are_saved_beside_its_combiner(tmp_path, two_members):
+    from dataclasses import replace
+
+    from simmatch.ensemble import fit_ensemble
+    from simmatch.models import PairClassifier
+
+    pairs = toy_pairs(9, "class3").pairs
+    fit_ensemble(two_members, None, combiner="mean").save(tmp_path / "ens")
+    clf = PairClassifier(tmp_path / "ens")
+    plain = clf.predict(pairs)
+    clf.config = replace(clf.config, logit_offsets=(0.0, 0.0, 8.0))
+    clf.save_settings()
+    saved = json.loads((tmp_path / "ens" / "simmatch.json").read_text(encoding="utf-8"))
+    assert saved["kind"] == "ensemble" and saved["combiner"] == "mean"
+    assert saved["logit_offsets"] == [0.0, 0.0, 8.0]
+    again = PairClassifier(tmp_path / "ens")
+    moved = again.predict(pairs)
+    assert {p.label for p in moved} == {"2"} and {p.label for p in plain} != {"2"}
+    # The offsets act on the ensemble's log-probabilities: p' = softmax(log p + offsets).
+    z = np.log([[p.probabilities[k] for k in ("0", "1", "2")] for p in plain]) + np.array([0.0, 0.0, 8.0])
+    expected = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    got = [[p.probabilities[k] for k in ("0", "1", "2")] for p in moved]
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -175,3 +175,37 @@ def test_retrieval_metrics_errors():
         retrieval_metrics({"q1": ["a", "a"]}, {"q1": {"a"}})
     with pytest.raises(InputError, match="relevant must not be empty"):
         retrieval_metrics({}, {})
+
+
+# ------------------------------------------------------------------ decision offsets
+def test_best_logit_offsets_lifts_the_under_predicted_label():
+    from simmatch.evaluation import best_logit_offsets
+
+    # Label 2's pairs score 0.52 below label 1: the argmax never says 2. Its offset must pass 0.52,
+    # and the search keeps the grid value nearest 0 that does (step 0.05). Lowering label 1 instead
+    # would turn label 1's pairs into 0s (no better), so label 1 keeps 0.
+    rows = {0: [2.0, 0.0, 0.0], 1: [1.9, 2.0, 0.0], 2: [0.0, 1.0, 0.48]}
+    y = np.array([i % 3 for i in range(30)])
+    logits = np.array([rows[int(k)] for k in y])
+    before = f1_score(y, logits.argmax(1), average="macro")
+    assert best_logit_offsets(logits, y, rounds=0) == ((0.0, 0.0, 0.0), pytest.approx(before))
+    offsets, value = best_logit_offsets(logits, y)
+    assert offsets == (0.0, 0.0, 0.55)
+    assert value == 1.0 and before < 0.6
+    # Accuracy needs the same move; data the argmax already serves keeps offsets of 0.
+    assert best_logit_offsets(logits, y, metric="accuracy") == ((0.0, 0.0, 0.55), 1.0)
+    assert best_logit_offsets(np.eye(3)[y] * 2, y) == ((0.0, 0.0, 0.0), 1.0)
+
+
+def test_best_logit_offsets_errors():
+    from simmatch.evaluation import best_logit_offsets
+
+    logits = np.zeros((4, 3))
+    with pytest.raises(InputError, match="metric must be one of macro_f1, accuracy, not 'f1'"):
+        best_logit_offsets(logits, [0, 1, 2, 0], metric="f1")
+    with pytest.raises(InputError, match=r"y_true must hold label indices in \[0, 2\]"):
+        best_logit_offsets(logits, [0, 1, 3, 0])
+    with pytest.raises(InputError, match=r"logits must have shape \(n, num_labels >= 2\)"):
+        best_logit_offsets(np.zeros(4), [0, 1, 1, 0])
+    with pytest.raises(InputError, match="logits and y_true must have the same length"):
+        best_logit_offsets(logits, [0, 1])

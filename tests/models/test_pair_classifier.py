@@ -82,3 +82,59 @@ def test_long_pairs_truncate_with_warning(tiny_cross3_dir):
     clf = PairClassifier(tiny_cross3_dir, device="cpu")
     with pytest.warns(UserWarning, match="truncated"):
         clf.predict([("你好" * 40, "牛奶" * 40)])
+
+
+@pytest.fixture(scope="module")
+def trained_cross3_dir(tmp_path_factory, tiny_cross3_dir):
+    """The tiny 3-label model after 20 steps on toy pairs (the random one scores every pair alike)."""
+    from simmatch.training import train_cross_encoder
+    from tests.training.test_training import CE, config, toy_pairs
+
+    out = tmp_path_factory.mktemp("trained")
+    return train_cross_encoder(
+        tiny_cross3_dir, toy_pairs(16, "class3"), config=config(out, "m", **CE)
+    ).output_dir
+
+
+def test_tune_decision_saves_offsets_that_the_next_load_applies(trained_cross3_dir, tmp_path):
+    import shutil
+
+    from simmatch.evaluation import classification_metrics
+    from tests.training.test_training import toy_pairs
+
+    model_dir = shutil.copytree(trained_cross3_dir, tmp_path / "m")
+    dev = toy_pairs(30, "class3", seed=3)
+    gold = [str(e.label) for e in dev]
+    clf = PairClassifier(model_dir, device="cpu")
+    plain = classification_metrics(gold, [p.label for p in clf.predict(dev.pairs)], clf.labels)
+    tuning = clf.tune_decision(dev.pairs, gold)
+    assert tuning["metric"] == "macro_f1" and tuning["before"] == pytest.approx(plain["macro_f1"])
+    assert tuning["after"] > tuning["before"] and any(tuning["logit_offsets"])
+    clf.save_settings()
+    saved = json.loads((model_dir / "simmatch.json").read_text(encoding="utf-8"))
+    assert saved["logit_offsets"] == tuning["logit_offsets"] and saved["kind"] == "pair-classifier"
+
+    again = PairClassifier(model_dir, device="cpu")
+    assert list(again.config.logit_offsets) == tuning["logit_offsets"]
+    predicted = again.predict(dev.pairs)
+    tuned = classification_metrics(gold, [p.label for p in predicted], again.labels)
+    assert tuned["macro_f1"] == pytest.approx(tuning["after"])
+    adjusted = again.logits(dev.pairs) + np.array(tuning["logit_offsets"], dtype=np.float32)
+    assert [p.label for p in predicted] == [again.labels[i] for i in adjusted.argmax(1)]
+
+
+def test_tune_decision_and_saved_offsets_errors(tiny_cross3_dir, tiny_regression_dir, tmp_path):
+    import shutil
+
+    clf = PairClassifier(tiny_cross3_dir, device="cpu")
+    with pytest.raises(InputError, match=r"dev label '7' is not one of the model's labels \['0', '1', '2'\]"):
+        clf.tune_decision([("a", "b")], ["7"])
+    with pytest.raises(InputError, match="tune_decision needs a classification head"):
+        PairClassifier(tiny_regression_dir, device="cpu").tune_decision([("a", "b")], ["1"])
+    bad = shutil.copytree(tiny_cross3_dir, tmp_path / "bad")
+    (bad / "simmatch.json").write_text(json.dumps({"logit_offsets": [0.0, 1.0]}), encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad/simmatch.json: 2 logit_offsets for the labels"):
+        PairClassifier(bad, device="cpu")
+    (bad / "simmatch.json").write_text(json.dumps({"logit_offsets": ["x", 0, 0]}), encoding="utf-8")
+    with pytest.raises(InputError, match="logit_offsets must be a list of numbers"):
+        PairClassifier(bad, device="cpu")

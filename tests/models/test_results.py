@@ -65,6 +65,19 @@ def test_predictions_from_logits_classification():
         predictions_from_logits(logits, ["0", "1"])
 
 
+def test_predictions_from_logits_with_offsets_follow_the_adjusted_logits():
+    logits = np.array([[2.0, 1.5, -1.0]], dtype=np.float32)
+    (plain,) = predictions_from_logits(logits, ["0", "1", "2"])
+    (moved,) = predictions_from_logits(logits, ["0", "1", "2"], logit_offsets=(0.0, 0.75, 0.0))
+    z = logits[0] + np.array([0.0, 0.75, 0.0])
+    p = np.exp(z) / np.exp(z).sum()
+    assert plain.label == "0" and moved.label == "1"
+    assert moved.probabilities == pytest.approx({"0": p[0], "1": p[1], "2": p[2]}, abs=1e-7)
+    assert moved.score == pytest.approx(float(p[1] + 2 * p[2]) / 2, abs=1e-7)
+    with pytest.raises(InputError, match="2 logit offsets for 3 labels"):
+        predictions_from_logits(logits, ["0", "1", "2"], logit_offsets=(0.0, 1.0))
+
+
 def test_predictions_from_logits_regression_uses_threshold_labels():
     logits = np.array([[-2.0], [0.0], [1.0]], dtype=np.float32)
     sig = 1 / (1 + np.exp(-logits[:, 0]))

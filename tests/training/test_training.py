@@ -102,6 +102,34 @@ def test_cross_encoder_three_labels_trains_and_reloads(tmp_path, tiny_cross3_dir
         assert mine.score == pytest.approx(theirs.score, abs=1e-6)
 
 
+def test_cross_encoder_decision_offsets_are_tuned_on_dev_and_saved(tmp_path, tiny_cross3_dir):
+    from simmatch.evaluation import best_logit_offsets
+    from simmatch.models import PairClassifier
+
+    train, dev = toy_pairs(16, "class3"), toy_pairs(9, "class3", seed=1)
+    result = train_cross_encoder(
+        tiny_cross3_dir, train, dev=dev, config=config(tmp_path, "ce", decision="macro_f1", **CE)
+    )
+    record = json.loads((result.output_dir / "training.json").read_text(encoding="utf-8"))
+    decision = record["decision"]
+    assert decision["metric"] == "macro_f1" and decision["tuned_on"] == dev.name
+    clf = PairClassifier(result.output_dir, device="cpu")
+    assert list(clf.config.logit_offsets) == decision["logit_offsets"]
+    # The offsets are the search's answer on the saved model's dev logits.
+    y = np.array([clf.labels.index(str(e.label)) for e in dev])
+    assert best_logit_offsets(clf.logits(dev.pairs), y) == (
+        tuple(decision["logit_offsets"]),
+        pytest.approx(decision["after"]),
+    )
+    with pytest.raises(
+        InputError,
+        match=r"decision=.accuracy. tunes logit offsets on a dev split of class labels; give dev data",
+    ):
+        train_cross_encoder(tiny_cross3_dir, train, config=config(tmp_path, "x", decision="accuracy"))
+    with pytest.raises(InputError, match="decision must be one of argmax, macro_f1, accuracy, got 'f1'"):
+        config(tmp_path, "x", decision="f1")
+
+
 def test_cross_encoder_regression_on_scores(tmp_path, tiny_regression_dir):
     from simmatch.models import PairClassifier
 

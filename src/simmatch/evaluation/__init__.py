@@ -11,7 +11,9 @@ from simmatch.evaluation.evaluators import (
     pair_cosines,
 )
 from simmatch.evaluation.metrics import (
+    DECISION_METRICS,
     average_precision,
+    best_logit_offsets,
     best_threshold,
     classification_metrics,
     correlation_metrics,
@@ -21,10 +23,12 @@ from simmatch.evaluation.metrics import (
 from simmatch.evaluation.plots import plot_scores
 
 __all__ = [
+    "DECISION_METRICS",
     "EmbeddingSimilarityEvaluator",
     "PairClassificationEvaluator",
     "RetrievalEvaluator",
     "average_precision",
+    "best_logit_offsets",
     "best_threshold",
     "classification_metrics",
     "correlation_metrics",

@@ -1,4 +1,5 @@
-"""Metrics: classification (sklearn), correlation (scipy), decision thresholds, ranked retrieval."""
+"""Metrics: classification (sklearn), correlation (scipy), decision thresholds and logit offsets,
+ranked retrieval."""
 
 from __future__ import annotations
 
@@ -145,6 +146,65 @@ def best_threshold(scores: Numbers, labels: Labels, *, metric: str = "accuracy")
     else:
         threshold = float((s_sorted[cut - 1] + s_sorted[cut]) / 2)
     return threshold, float(value[cut])
+
+
+DECISION_METRICS = ("macro_f1", "accuracy")
+
+
+def best_logit_offsets(
+    logits: np.ndarray,
+    y_true: Sequence[int] | np.ndarray,
+    *,
+    metric: str = "macro_f1",
+    span: float = 2.0,
+    steps: int = 81,
+    rounds: int = 3,
+) -> tuple[tuple[float, ...], float]:
+    """Per-label offsets added to a classifier's logits (post-hoc logit adjustment) that maximise
+    ``metric`` (``"macro_f1"`` or ``"accuracy"``) of the argmax decision on ``(logits, y_true)``.
+
+    ``logits``: (n, num_labels); ``y_true``: label indices. Label 0's offset stays 0 (a softmax is
+    unchanged by a common shift); each other label's offset is searched on ``steps`` values in
+    ``[-span, span]``, one label at a time, for up to ``rounds`` passes; ties go to the offset closest
+    to 0, so data that is already best served by the argmax keeps offsets of 0 (``rounds=0`` only
+    scores the plain argmax). Returns ``(offsets, value)``. Written by hand: scikit-learn's
+    ``TunedThresholdClassifierCV`` tunes the threshold of a binary classifier only.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if metric not in DECISION_METRICS:
+        raise InputError(f"metric must be one of {', '.join(DECISION_METRICS)}, not {metric!r}")
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y_true)
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise InputError(f"logits must have shape (n, num_labels >= 2), got {z.shape}")
+    _same_length(z, y, "logits and y_true")
+    n_labels = z.shape[1]
+    if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= n_labels:
+        raise InputError(f"y_true must hold label indices in [0, {n_labels - 1}]")
+    labels = list(range(n_labels))
+
+    def score(offsets: np.ndarray) -> float:
+        pred = (z + offsets).argmax(axis=1)
+        if metric == "accuracy":
+            return float(accuracy_score(y, pred))
+        return float(f1_score(y, pred, labels=labels, average="macro", zero_division=0))
+
+    grid = sorted(np.linspace(-span, span, steps), key=abs)  # ties keep the value nearest 0
+    offsets = np.zeros(n_labels)
+    best = score(offsets)
+    for _ in range(rounds):
+        changed = False
+        for k in range(1, n_labels):
+            trial = offsets.copy()
+            for value in grid:
+                trial[k] = value
+                value_score = score(trial)
+                if value_score > best + 1e-12:
+                    best, offsets[k], changed = value_score, value, True
+        if not changed:
+            break
+    return tuple(round(float(v), 4) for v in offsets), best
 
 
 def retrieval_metrics(

@@ -57,6 +57,9 @@ class PairClassifierConfig:
     threshold: float = 0.5
     threshold_labels: tuple[str, str] = THRESHOLD_LABELS
     max_length: int = 512
+    #: Added to the logits before the softmax (one per label; empty = plain argmax): a decision rule
+    #: tuned on dev data by ``PairClassifier.tune_decision``.
+    logit_offsets: tuple[float, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -129,10 +132,17 @@ class PairClassifier:
             threshold=saved.threshold if threshold is None else float(threshold),
             threshold_labels=saved.threshold_labels,
             max_length=int(max_length or min(saved.max_length, self._model_max_length())),
+            logit_offsets=saved.logit_offsets,
             extra=saved.extra,
         )
         if not 0.0 <= self.config.threshold <= 1.0:
             raise InputError(f"threshold must be in [0, 1], got {self.config.threshold}")
+        offsets = self.config.logit_offsets
+        if offsets and (self.is_regression or len(offsets) != len(self.labels)):
+            raise InputError(
+                f"{Path(self.path) / CONFIG_NAME}: {len(offsets)} logit_offsets for "
+                f"{'a regression head' if self.is_regression else f'the labels {self.labels}'}"
+            )
 
     @classmethod
     def _wrap(
@@ -215,7 +225,7 @@ class PairClassifier:
     def save(self, path: str | Path) -> Path:
         """Weights, tokenizer and ``simmatch.json`` in one directory that ``PairClassifier`` loads."""
         if hasattr(self.model, "pair_logits"):  # an ensemble saves its members and combiner
-            return Path(self.model.save(path))
+            return self.save_settings(Path(self.model.save(path)))
         if self.model is None:
             raise InputError(
                 f"save() writes PyTorch weights; this classifier runs on backend={self.backend!r}. "
@@ -225,13 +235,53 @@ class PairClassifier:
         out.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
-        data = asdict(self.config)
-        data["threshold_labels"] = list(self.config.threshold_labels)
-        data["kind"] = "pair-classifier"
-        (out / CONFIG_NAME).write_text(
-            json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        return self.save_settings(out)
+
+    def save_settings(self, path: str | Path | None = None) -> Path:
+        """Write this classifier's settings (threshold, labels, ``max_length``, ``logit_offsets``) to
+        ``simmatch.json`` in ``path`` (default: the directory it was loaded from), keeping the file's
+        other keys (an ensemble's members and combiner), so the next load decides the same way."""
+        out = Path(self.path if path is None else path)
+        if not out.is_dir():
+            raise InputError(f"save_settings: {out} is not a model directory")
+        file = out / CONFIG_NAME
+        data: dict[str, Any] = {"kind": "pair-classifier"}
+        if file.exists():
+            data = json.loads(file.read_text(encoding="utf-8"))
+        settings = asdict(self.config)
+        settings["threshold_labels"] = list(self.config.threshold_labels)
+        settings["logit_offsets"] = list(self.config.logit_offsets)
+        data.update(settings)
+        tmp = file.with_name(file.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(file)  # atomic: a reader sees the old file or the new one
         return out
+
+    def tune_decision(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        labels: Sequence[str],
+        *,
+        metric: str = "macro_f1",
+        batch_size: int = 32,
+    ) -> dict[str, Any]:
+        """Fit per-label ``logit_offsets`` on labeled dev pairs (never a reported split) so the argmax
+        decision maximises ``metric`` (``"macro_f1"`` or ``"accuracy"``), and use them from now on;
+        ``save_settings()`` keeps them. Returns ``{"metric", "logit_offsets", "before", "after"}``
+        (the metric on ``pairs`` without and with the offsets)."""
+        from simmatch.evaluation.metrics import best_logit_offsets
+
+        if self.is_regression:
+            raise InputError("tune_decision needs a classification head; a regression head has a threshold")
+        unknown = sorted({str(y) for y in labels} - set(self.labels))
+        if unknown:
+            raise InputError(f"dev label {unknown[0]!r} is not one of the model's labels {self.labels}")
+        logits = self.logits(pairs, batch_size=batch_size)
+        y = np.array([self.labels.index(str(v)) for v in labels])
+        _, before = best_logit_offsets(logits, y, metric=metric, rounds=0)
+        offsets, after = best_logit_offsets(logits, y, metric=metric)
+        self.config = replace(self.config, logit_offsets=offsets)
+        return {"metric": metric, "logit_offsets": list(offsets), "before": before, "after": after}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -330,6 +380,7 @@ class PairClassifier:
             self.labels,
             threshold=self.config.threshold,
             threshold_labels=self.config.threshold_labels,
+            logit_offsets=self.config.logit_offsets,
         )
 
     def scores(self, pairs: Sequence[tuple[str, str]], *, batch_size: int = 32) -> np.ndarray:
@@ -384,9 +435,14 @@ def _read_config(path: Path) -> PairClassifierConfig:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{file}: cannot read simmatch config: {exc}") from exc
+    try:
+        offsets = tuple(float(v) for v in data.get("logit_offsets") or ())
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{file}: logit_offsets must be a list of numbers: {exc}") from exc
     return PairClassifierConfig(
         threshold=float(data.get("threshold", 0.5)),
         threshold_labels=tuple(data.get("threshold_labels", THRESHOLD_LABELS)),  # type: ignore[arg-type]
         max_length=int(data.get("max_length", 512)),
+        logit_offsets=offsets,
         extra=dict(data.get("extra", {})),
     )

@@ -85,6 +85,7 @@ def predictions_from_logits(
     *,
     threshold: float = 0.5,
     threshold_labels: Sequence[str] = THRESHOLD_LABELS,
+    logit_offsets: Sequence[float] = (),
 ) -> list[PairPrediction]:
     """How a pair head's raw outputs (n, num_labels) read as predictions.
 
@@ -92,7 +93,9 @@ def predictions_from_logits(
     ``score >= threshold`` else ``threshold_labels[0]``, no probabilities. More outputs: softmax
     over ``labels`` (in logit order), the argmax label, and a relevance score of P(last label) for
     two labels or the expected grade / (n - 1) for more, so "very relevant" outranks "somewhat
-    relevant" even when neither is the argmax.
+    relevant" even when neither is the argmax. ``logit_offsets`` (one per label, empty for none) are
+    added to the logits first: a decision rule tuned on dev data (post-hoc logit adjustment, see
+    ``simmatch.evaluation.best_logit_offsets``), so label, probabilities and score all follow it.
     """
     rows = np.asarray(logits, dtype=np.float32)
     if rows.ndim != 2 or rows.shape[1] < 1:
@@ -104,6 +107,10 @@ def predictions_from_logits(
     names = [str(x) for x in labels or ()]
     if len(names) != rows.shape[1]:
         raise InputError(f"{rows.shape[1]} logits per pair but {len(names)} labels: {names}")
+    if len(logit_offsets):
+        if len(logit_offsets) != len(names):
+            raise InputError(f"{len(logit_offsets)} logit offsets for {len(names)} labels: {names}")
+        rows = rows + np.asarray(logit_offsets, dtype=np.float32)
     z = rows - rows.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     n = probs.shape[1]

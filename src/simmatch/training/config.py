@@ -14,6 +14,8 @@ LrScheduler = Literal["linear", "cosine", "constant_with_warmup"]
 LR_SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 Head = Literal["auto", "cls", "mean"]
 HEADS = ("auto", "cls", "mean")
+Decision = Literal["argmax", "macro_f1", "accuracy"]
+DECISIONS = ("argmax", "macro_f1", "accuracy")
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -57,6 +59,11 @@ class TrainingConfig:
     length_buckets: bool = _opt(
         True, "cross-encoder: batch pairs of similar token length (shuffled buckets) to avoid padding"
     )
+    decision: Decision = _opt(  # noqa: RUF009  (a Literal of strings, immutable)
+        "argmax",
+        "cross-encoder with a dev split: after training, tune per-label logit offsets on dev so the "
+        "decision maximises macro_f1 or accuracy (saved in simmatch.json); argmax = no offsets",
+    )
     eval_every: int | None = _opt(
         None, "evaluate on the dev split (and checkpoint) every N steps; default once per epoch"
     )
@@ -88,6 +95,8 @@ class TrainingConfig:
             raise InputError(
                 f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}"
             )
+        if self.decision not in DECISIONS:
+            raise InputError(f"decision must be one of {', '.join(DECISIONS)}, got {self.decision!r}")
         if self.head not in HEADS:
             raise InputError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         for name in ("max_steps", "eval_every", "max_seq_length", "layers"):

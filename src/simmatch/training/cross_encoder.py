@@ -223,6 +223,11 @@ def train_cross_encoder(
     if not isinstance(train, PairDataset):
         raise InputError(f"train must be a PairDataset, got {type(train).__name__}")
     labels = _check_labels(train, labels)
+    if config.decision != "argmax" and (dev is None or labels is None):
+        raise InputError(
+            f"decision={config.decision!r} tunes logit offsets on a dev split of class labels; "
+            + ("give dev data" if dev is None else f"{train.name} has scores (use decision='argmax')")
+        )
     spec = get_loss_spec(loss, "cross-encoder")
     if (spec.data == "score") != (labels is None):
         kind = "scores" if labels is None else "class labels"
@@ -259,9 +264,21 @@ def train_cross_encoder(
             pair_classifier_view,
         )
 
+    record: dict[str, Any] = {
+        "base_model": str(base_model),
+        "loss": loss,
+        "loss_options": options,
+        "labels": labels,
+        "head": pooler_init,
+        "train": {"name": train.name, "size": len(train)},
+        "dev": None if dev is None else {"name": dev.name, "size": len(dev)},
+    }
+
     def save_final(out: Path) -> None:
         transformer.max_seq_length = saved_length
         model.save(str(out))
+        if config.decision != "argmax" and dev is not None and labels is not None:
+            record["decision"] = _tune_decision(model, dev, out, config)
 
     head_lr = None
     if config.head_lr is not None:
@@ -284,13 +301,18 @@ def train_cross_encoder(
         evaluator=evaluator,
         learning_rate_mapping=head_lr,
         save_final=save_final,
-        record={
-            "base_model": str(base_model),
-            "loss": loss,
-            "loss_options": options,
-            "labels": labels,
-            "head": pooler_init,
-            "train": {"name": train.name, "size": len(train)},
-            "dev": None if dev is None else {"name": dev.name, "size": len(dev)},
-        },
+        record=record,
     )
+
+
+def _tune_decision(model: Any, dev: PairDataset, out: Path, config: TrainingConfig) -> dict[str, Any]:
+    """Logit offsets for ``config.decision`` fitted on ``dev`` with the final model in memory (the
+    best checkpoint's weights), written to ``out/simmatch.json``; returns what training.json records."""
+    from simmatch.models.pair_classifier import PairClassifier
+
+    classifier = PairClassifier.from_cross_encoder(model)
+    tuning = classifier.tune_decision(
+        dev.pairs, [str(e.label) for e in dev], metric=config.decision, batch_size=config.eval_batch_size
+    )
+    classifier.save_settings(out)
+    return {**tuning, "tuned_on": dev.name}
