@@ -265,6 +265,30 @@ def _twin_tower(cosines: Any, data: Any, dev_cosines: Any, dev: Any) -> dict[str
     }
 
 
+def paraphrase_holdout(record: dict[str, Any]) -> tuple[Any, int]:
+    """The hold-out that chose a paraphrase run's checkpoint, rebuilt from its ``result.json``
+    record, less the pairs that repeat a pair of its training part (the pool's data sets repeat a
+    few text pairs); returns ``(holdout, pairs left out)``."""
+    from simmatch.data import PairDataset
+
+    pool = _concat(PARAPHRASE_TRAIN)
+    if record["train"]["data"] != pool.name:
+        raise SystemExit(f"the run trained on {record['train']['data']}, not {pool.name}")
+    holdout_n, train_n, seed = record["holdout"]["pairs"], record["train"]["pairs"], split_seed(record)
+    train, holdout = split_holdout(pool, holdout_n, train_n, seed)
+    seen = {(e.sentence1, e.sentence2) for e in train}
+    keep = [e for e in holdout if (e.sentence1, e.sentence2) not in seen]
+    leaked = len(holdout) - len(keep)
+    if leaked > len(holdout) // 100:
+        raise SystemExit(f"{leaked} hold-out pairs are in the run's training part")
+    if leaked:
+        print(f"{leaked} hold-out pair(s) also in the run's training part: left out", flush=True)
+        holdout = PairDataset(
+            keep, name=holdout.name, label_type=holdout.label_type, label_set=holdout.label_set
+        )
+    return holdout, leaked
+
+
 def run_paraphrase_ensemble(args: argparse.Namespace) -> None:
     """Paraphrase ensemble: the member cross-encoder + token overlap + the built-in e5's cosine, a
     logistic stacker fitted on the hold-out that chose the member's checkpoint (reproduced from
@@ -274,7 +298,7 @@ def run_paraphrase_ensemble(args: argparse.Namespace) -> None:
     features); the member's row is its columns, the twin tower's the cosine column."""
     import numpy as np
 
-    from simmatch.data import PairDataset, resolve_dataset
+    from simmatch.data import resolve_dataset
     from simmatch.ensemble import fit_ensemble
     from simmatch.evaluation.evaluators import pair_cosines
     from simmatch.models import Embedder, PairClassifier
@@ -282,21 +306,8 @@ def run_paraphrase_ensemble(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     machine = _machine()
     record = json.loads((RESULTS / "paraphrase-zh.json").read_text(encoding="utf-8"))
-    pool = _concat(PARAPHRASE_TRAIN)
-    if record["train"]["data"] != pool.name:
-        raise SystemExit(f"the member trained on {record['train']['data']}, not {pool.name}")
+    holdout, leaked = paraphrase_holdout(record)
     holdout_n, train_n, seed = record["holdout"]["pairs"], record["train"]["pairs"], split_seed(record)
-    train, holdout = split_holdout(pool, holdout_n, train_n, seed)
-    seen = {(e.sentence1, e.sentence2) for e in train}
-    keep = [e for e in holdout if (e.sentence1, e.sentence2) not in seen]
-    leaked = len(holdout) - len(keep)
-    if leaked > len(holdout) // 100:
-        raise SystemExit(f"{leaked} hold-out pairs are in the member's training part")
-    if leaked:  # the same text pair twice in the pool (the data sets repeat a few): not stacker data
-        print(f"{leaked} hold-out pair(s) also in the member's training part: left out", flush=True)
-        holdout = PairDataset(
-            keep, name=holdout.name, label_type=holdout.label_type, label_set=holdout.label_set
-        )
     members = [PairClassifier(m, backend=args.backend) for m in args.members]
     for name, m in zip(args.members, members):
         if hasattr(m.model, "members"):

@@ -78,12 +78,36 @@ def test_package_then_assemble_round_trip(tmp_path, trained, tiny_embedder_dir):
         trained, "tiny-rel", labels=["a", "b", "c"], card="# card\n", root=root, base_dir=tiny_embedder_dir
     )
     ensure_builtin_cross_encoder("tiny-rel", root=root, target=target, base_dir=tiny_embedder_dir)
+    assert PairClassifier(target, device="cpu").config.logit_offsets == ()
 
     pairs = [("吃完海鲜可以喝牛奶吗", "吃海鲜不能喝牛奶"), ("你好", "hello world")]
     assembled = PairClassifier(target, device="cpu")
     original = PairClassifier(trained, device="cpu")
     assert assembled.labels == ["a", "b", "c"] and original.labels == ["0", "1", "2"]
     np.testing.assert_allclose(assembled.logits(pairs), original.logits(pairs), atol=2e-3)
+
+
+def test_decision_offsets_travel_with_the_stored_form(tmp_path, trained, tiny_embedder_dir):
+    """A run's simmatch.json (its tuned logit offsets) is stored and assembled; the same weights with
+    new offsets assemble again (the manifest names the small files' digest)."""
+    import shutil
+
+    from simmatch.models import PairClassifier
+    from simmatch.models.builtin_ce import ensure_builtin_cross_encoder, is_assembled, package
+
+    run = shutil.copytree(trained, tmp_path / "run")
+    root, target = tmp_path / "store", tmp_path / "cache" / "tiny-rel"
+    (run / "simmatch.json").write_text(json.dumps({"logit_offsets": [0.0, 0.25, -0.5]}), encoding="utf-8")
+    first = package(run, "tiny-rel", root=root, base_dir=tiny_embedder_dir)
+    ensure_builtin_cross_encoder("tiny-rel", root=root, target=target, base_dir=tiny_embedder_dir)
+    assert PairClassifier(target, device="cpu").config.logit_offsets == (0.0, 0.25, -0.5)
+    (run / "simmatch.json").write_text(json.dumps({"logit_offsets": [0.0, 0.5, 0.0]}), encoding="utf-8")
+    second = package(run, "tiny-rel", root=root, base_dir=tiny_embedder_dir)
+    assert first["weights_sha256"] == second["weights_sha256"]
+    assert first["files_sha256"] != second["files_sha256"]
+    assert not is_assembled("tiny-rel", target, root)
+    ensure_builtin_cross_encoder("tiny-rel", root=root, target=target, base_dir=tiny_embedder_dir)
+    assert PairClassifier(target, device="cpu").config.logit_offsets == (0.0, 0.5, 0.0)
 
 
 def test_assembly_refuses_other_word_embeddings(tmp_path, trained, tiny_embedder_dir):

@@ -156,12 +156,22 @@ def package(
         # The assembly in the cache is reused while its copy of this manifest is equal, so the
         # manifest names the stored bytes themselves: new weights always assemble again.
         "weights_sha256": hashlib.sha256((out / "weights.safetensors").read_bytes()).hexdigest(),
+        "files_sha256": _files_sha256(out / "files"),  # configs, simmatch.json (decision offsets)
         "max_relative_fp16_error": worst,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     if card:
         (out / "README.md").write_text(card, encoding="utf-8")
     return manifest
+
+
+def _files_sha256(root: Path) -> str:
+    """One digest of the small files (relative path and bytes of each, in path order)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def builtin_cross_encoder_dir(name: str) -> Path:
