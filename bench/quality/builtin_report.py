@@ -215,6 +215,8 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
     for key, r in results.items():
         if r.get("task") == "paraphrase-ensemble":
             out += paraphrase_ensemble(key, r)
+        if str(r.get("task", "")).endswith("-decision"):
+            out += decision(key, r)
     twin = _twin_tower(results)
     models = {k: results[k] for k in BUILTINS if k in results}
     runs = {k: v for k, v in results.items() if v.get("task") in BUILTINS.values() and k not in BUILTINS}
@@ -260,6 +262,37 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
         out.append("")
     out += notes(results)
     out.append(END)
+    return out
+
+
+def decision(key: str, r: dict[str, Any]) -> list[str]:
+    """A ``bench/quality/decision.py`` run: per model, the offsets tuned on its hold-out and each
+    reported split's metrics with the plain argmax and with the offsets."""
+    metric = r["metric_tuned"]
+    out = [
+        f"### Decision offsets `{key}` (tuned for {metric} on each model's own hold-out)",
+        "",
+        f"| model | offsets | hold-out {metric} | evaluated on | macro-F1 argmax → offsets | "
+        "accuracy argmax → offsets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model, row in r["models"].items():
+        hold = row["holdout"][metric]
+        for split, m in row["splits"].items():
+            b, a = m["before"], m["after"]
+            out.append(
+                f"| `{model}` | {', '.join(f'{v:+.2f}' for v in row['offsets'])} | "
+                f"{hold['before']:.2f} → {hold['after']:.2f} | {split} (first {m['pairs']} pairs) | "
+                f"{b['macro_f1']:.2f} → **{a['macro_f1']:.2f}** | "
+                f"{b['accuracy']:.2f} → **{a['accuracy']:.2f}** |"
+            )
+    out += [
+        "",
+        f"- `{r['machine']['command']}` (code {r['machine']['code']}, backend {r['backend']}), "
+        f"{r['wall_seconds']} s, {_machine(r)}. Offsets are added to the logits (label 0 fixed at 0) by",
+        "  `PairClassifier.tune_decision`; every door that loads a model with them decides the same way.",
+        "",
+    ]
     return out
 
 

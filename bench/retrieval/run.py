@@ -174,6 +174,19 @@ def open_index(directory: Path, encoder: Any, corpus: dict[str, str], batch_size
     return index, stats, time.perf_counter() - started
 
 
+def index_line(name: str, e: dict[str, Any]) -> str:
+    """How the task's index came to be: built in this run, or re-opened from an earlier run's
+    directory with every document unchanged (nothing encoded, so no build time to report)."""
+    added = e["index_add"]
+    head = f"- {name}: {e['queries']} queries, corpus {e['corpus']} documents, "
+    if added["encoded"] == 0:
+        return head + (
+            f"index re-opened from an earlier run ({added.get('unchanged', 0)} documents unchanged, none "
+            f"encoded; checking took {e['index_build_s']:.0f} s)"
+        )
+    return head + f"index build {e['index_build_s']:.0f} s ({added['encoded']} encoded)"
+
+
 def evaluate(task, index, mode: str, reranker: Any, rerank_top_k: int) -> dict[str, float]:
     from simmatch.evaluation.evaluators import RetrievalEvaluator
 
@@ -307,11 +320,7 @@ def write_doc(report: dict[str, Any], rows: list[tuple[str, str, dict[str, float
         f"{report['machine']}; run finished {report['finished']}, "
         f"{report['wall_seconds']:.0f} s.",
         "",
-        *[
-            f"- {name}: {e['queries']} queries, corpus {e['corpus']} documents, index build "
-            f"{e['index_build_s']:.0f} s ({e['index_add']['encoded']} encoded)"
-            for name, e in report["tasks"].items()
-        ],
+        *[index_line(name, e) for name, e in report["tasks"].items()],
         "",
         *table(rows),
         "",
