@@ -385,6 +385,19 @@ def notes(results: dict[str, dict[str, Any]]) -> list[str]:
             f"best member + 1.0: {verdict}. {ENSEMBLE_WHY.get(key, '')}".rstrip()
         )
     for key, r in results.items():
+        if not str(r.get("task", "")).endswith("-decision"):
+            continue
+        gains = {
+            f"`{model}` {split}": (
+                m["after"]["macro_f1"] - m["before"]["macro_f1"],
+                m["after"]["accuracy"] - m["before"]["accuracy"],
+            )
+            for model, row in r["models"].items()
+            for split, m in row["splits"].items()
+        }
+        text = "; ".join(f"{k} {f1:+.2f} macro-F1 / {acc:+.2f} accuracy" for k, (f1, acc) in gains.items())
+        lines.append(f"- Decision offsets `{key}` (tuned for {r['metric_tuned']} on the hold-out): {text}.")
+    for key, r in results.items():
         if r.get("task") != "paraphrase-ensemble":
             continue
         m = r["metrics"]

@@ -4,6 +4,8 @@ the stored form against the trained fp32 model, and write its model card.
     python bench/quality/package_builtin.py --run runs/relevance --name relevance-zh
     python bench/quality/package_builtin.py --run runs/paraphrase --name paraphrase-zh \\
         --labels not_similar,similar
+    python bench/quality/package_builtin.py --run runs/relevance --name relevance-zh \\
+        --decision runs/decision-relevance/result.json   # the run carries decision.py's offsets
 
 Fidelity: the assembled model (fp16 stored weights upcast, e5's word embeddings put back) and the
 trained model score the run's hold-out pairs; the card states the largest probability difference
@@ -46,12 +48,45 @@ def _holdout(result: dict) -> list[tuple[str, str]]:
     return holdout.pairs
 
 
-def _card(name: str, result: dict, manifest: dict, fidelity: dict, labels: list[str]) -> str:
+def _decision(run: Path, file: Path | None) -> dict | None:
+    """The run's row of a ``decision.py`` result (the offsets it wrote into the run's simmatch.json)."""
+    if file is None:
+        return None
+    record = json.loads(file.read_text(encoding="utf-8"))
+    rows = [row for model, row in record["models"].items() if Path(model).resolve() == run.resolve()]
+    if not rows:
+        raise SystemExit(f"{file} has no row for {run}")
+    saved = json.loads((run / "simmatch.json").read_text(encoding="utf-8")).get("logit_offsets")
+    if saved != rows[0]["offsets"]:
+        raise SystemExit(
+            f"{run}/simmatch.json holds offsets {saved}, {file} {rows[0]['offsets']}: run --write"
+        )
+    return {**rows[0], "metric": record["metric_tuned"], "command": record["machine"]["command"]}
+
+
+def _card(
+    name: str, result: dict, manifest: dict, fidelity: dict, labels: list[str], decision: dict | None = None
+) -> str:
     m = result["machine"]
-    metrics = "\n".join(
-        f"| {split} (first {v['pairs']} pairs) | {v['macro_f1']:.2f} | {v['accuracy']:.2f} |"
-        for split, v in result["metrics"].items()
-    )
+    if decision is None:
+        header = "| split | macro-F1 | accuracy |\n|---|---|---|"
+        metrics = "\n".join(
+            f"| {split} (first {v['pairs']} pairs) | {v['macro_f1']:.2f} | {v['accuracy']:.2f} |"
+            for split, v in result["metrics"].items()
+        )
+        rule = ""
+    else:
+        header = "| split | macro-F1 | accuracy | plain argmax: macro-F1 | accuracy |\n|---|---|---|---|---|"
+        metrics = "\n".join(
+            f"| {split} (first {v['pairs']} pairs) | {v['after']['macro_f1']:.2f} | "
+            f"{v['after']['accuracy']:.2f} | {v['before']['macro_f1']:.2f} | {v['before']['accuracy']:.2f} |"
+            for split, v in decision["splits"].items()
+        )
+        offsets = ", ".join(f"{x:+.2f}" for x in decision["offsets"])
+        rule = (
+            f"- Decision: logit offsets ({offsets}) in `simmatch.json`, tuned for {decision['metric']} on "
+            f"the same hold-out\n  (`{decision['command']}`); labels, probabilities and scores follow them.\n"
+        )
     data = result["train"]["data"]
     licences = [LICENCES["base"]] + [
         LICENCES[k] for k in ("qbqtc", "afqmc", "lcqmc", "pawsx") if k[:4] in data
@@ -71,11 +106,10 @@ Built-in cross-encoder of simmatch. Labels: {", ".join(labels)} (in head order).
   {result["pairs_per_second"]} pairs/s on a {m["note"]} (torch threads {m["torch_threads"]}, load
   {m["load_at_start"]} at start). Checkpoint: {result["checkpoint_metric"]} =
   {result["checkpoint_metric_value"]} on the hold-out.
+{rule}
+## Metrics (splits never seen in training, checkpoint or decision choice)
 
-## Metrics (splits never seen in training or checkpoint choice)
-
-| split | macro-F1 | accuracy |
-|---|---|---|
+{header}
 {metrics}
 
 ## Stored form
@@ -101,8 +135,12 @@ def main() -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--labels", default=None, help="rename the head's labels (comma-separated, same order)")
     p.add_argument("--fidelity-pairs", type=int, default=500)
+    p.add_argument(
+        "--decision", type=Path, default=None, help="decision.py result.json whose offsets the run carries"
+    )
     args = p.parse_args()
     result = json.loads((args.run / "result.json").read_text(encoding="utf-8"))
+    decision = _decision(args.run, args.decision)
     labels = args.labels.split(",") if args.labels else None
     manifest = package(args.run, args.name, labels=labels)
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,7 +154,7 @@ def main() -> None:
             "same_label": float(np.mean(pa.argmax(1) == pb.argmax(1))),
         }
         final_labels = a.labels
-    card = _card(args.name, result, manifest, fidelity, final_labels)
+    card = _card(args.name, result, manifest, fidelity, final_labels, decision)
     manifest = package(args.run, args.name, labels=labels, card=card)  # same bytes, now with the card
     print(json.dumps({"manifest": manifest, "fidelity": fidelity}, indent=2))
 
