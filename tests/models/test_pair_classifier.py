@@ -106,7 +106,8 @@ def test_tune_decision_saves_offsets_that_the_next_load_applies(trained_cross3_d
     dev = toy_pairs(30, "class3", seed=3)
     gold = [str(e.label) for e in dev]
     clf = PairClassifier(model_dir, device="cpu")
-    plain = classification_metrics(gold, [p.label for p in clf.predict(dev.pairs)], clf.labels)
+    clf_plain = clf.predict(dev.pairs)
+    plain = classification_metrics(gold, [p.label for p in clf_plain], clf.labels)
     tuning = clf.tune_decision(dev.pairs, gold)
     assert tuning["metric"] == "macro_f1" and tuning["before"] == pytest.approx(plain["macro_f1"])
     assert tuning["after"] > tuning["before"] and any(tuning["logit_offsets"])
@@ -121,6 +122,11 @@ def test_tune_decision_saves_offsets_that_the_next_load_applies(trained_cross3_d
     assert tuned["macro_f1"] == pytest.approx(tuning["after"])
     adjusted = again.logits(dev.pairs) + np.array(tuning["logit_offsets"], dtype=np.float32)
     assert [p.label for p in predicted] == [again.labels[i] for i in adjusted.argmax(1)]
+    # logit_offsets=() overrides the saved ones: the plain argmax again.
+    argmax = PairClassifier(model_dir, device="cpu", logit_offsets=())
+    assert [p.label for p in argmax.predict(dev.pairs)] == [p.label for p in clf_plain]
+    with pytest.raises(InputError, match=r"logit_offsets: 2 logit_offsets for the labels"):
+        PairClassifier(model_dir, device="cpu", logit_offsets=(0.0, 1.0))
 
 
 def test_tune_decision_and_saved_offsets_errors(tiny_cross3_dir, tiny_regression_dir, tmp_path):

@@ -82,7 +82,10 @@ class PairClassifier:
         threshold: float | None = None,
         max_length: int | None = None,
         backend: str = "torch",
+        logit_offsets: Sequence[float] | None = None,
     ) -> None:
+        """``threshold``, ``max_length``, ``logit_offsets``: override the values saved with the model
+        (``logit_offsets=()`` decides by the plain argmax)."""
         from simmatch.models.backends import check_backend, load_pair_backend
 
         self.model_name = builtin_name(str(model)) or str(model)
@@ -132,7 +135,7 @@ class PairClassifier:
             threshold=saved.threshold if threshold is None else float(threshold),
             threshold_labels=saved.threshold_labels,
             max_length=int(max_length or min(saved.max_length, self._model_max_length())),
-            logit_offsets=saved.logit_offsets,
+            logit_offsets=saved.logit_offsets if logit_offsets is None else tuple(map(float, logit_offsets)),
             extra=saved.extra,
         )
         if not 0.0 <= self.config.threshold <= 1.0:
@@ -140,7 +143,8 @@ class PairClassifier:
         offsets = self.config.logit_offsets
         if offsets and (self.is_regression or len(offsets) != len(self.labels)):
             raise InputError(
-                f"{Path(self.path) / CONFIG_NAME}: {len(offsets)} logit_offsets for "
+                f"{'logit_offsets' if logit_offsets is not None else Path(self.path) / CONFIG_NAME}: "
+                f"{len(offsets)} logit_offsets for "
                 f"{'a regression head' if self.is_regression else f'the labels {self.labels}'}"
             )
 
@@ -247,7 +251,10 @@ class PairClassifier:
         file = out / CONFIG_NAME
         data: dict[str, Any] = {"kind": "pair-classifier"}
         if file.exists():
-            data = json.loads(file.read_text(encoding="utf-8"))
+            try:
+                data = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise InputError(f"{file}: cannot read simmatch config: {exc}") from exc
         settings = asdict(self.config)
         settings["threshold_labels"] = list(self.config.threshold_labels)
         settings["logit_offsets"] = list(self.config.logit_offsets)
