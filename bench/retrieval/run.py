@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import DATA_ROOT, ROOT, machine, write_section
+from _common import DATA_ROOT, ROOT, load_average, machine, write_section
 from simmatch.models.backends import BACKENDS
 
 MODES = ("bm25", "dense", "hybrid", "hybrid+rerank", "hybrid+rerank-rrf")
@@ -318,7 +318,8 @@ def write_doc(report: dict[str, Any], rows: list[tuple[str, str, dict[str, float
         f"Embedding model `{report['model']}` (backend {report['backend']}), rerankers {rerankers}, "
         f"rerank top-k {report['rerank_top_k']} (backend {report.get('rerank_backend', 'torch')}); "
         f"{report['machine']}; run finished {report['finished']}, "
-        f"{report['wall_seconds']:.0f} s.",
+        f"{report['wall_seconds']:.0f} s; load average (1, 5, 15 min) "
+        f"{report['host'].get('load_average')} at start, {report.get('load_after', 'not recorded')} at end.",
         "",
         *[index_line(name, e) for name, e in report["tasks"].items()],
         "",
@@ -386,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         report["tasks"][task.name] = entry
     report["wall_seconds"] = time.perf_counter() - started
     report["finished"] = time.strftime("%Y-%m-%d %H:%M")
+    report["load_after"] = load_average()
 
     print("\n" + "\n".join(table(rows)))
     for line in verdicts(report):
