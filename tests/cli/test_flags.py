@@ -73,6 +73,7 @@ TRAINING = TrainingConfig(
     layers=3,
     head="mean",
     length_buckets=False,
+    decision="macro_f1",
     eval_every=5,
     save_total_limit=3,
     keep_checkpoints=True,

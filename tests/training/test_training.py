@@ -311,6 +311,10 @@ def test_two_stage_resume_latest_without_any_checkpoint_is_a_clear_error(tmp_pat
 
 
 def test_embedder_argument_errors(tmp_path, tiny_embedder_dir):
+    with pytest.raises(InputError, match="decision='macro_f1' tunes a cross-encoder's logit offsets"):
+        train_embedder(
+            tiny_embedder_dir, toy_pairs(4, "binary"), config=config(tmp_path, "x", decision="macro_f1")
+        )
     with pytest.raises(InputError, match="hard_negatives needs loss='mnrl', not 'cosent'"):
         train_embedder(
             tiny_embedder_dir, toy_pairs(4, "binary"), hard_negatives="bm25", config=config(tmp_path, "x")

@@ -282,6 +282,11 @@ def _train_once(
     from simmatch.training._views import MeanOfEvaluators, encoder_view, make_st_evaluator
 
     spec = get_loss_spec(loss, "embedder")
+    if config.decision != "argmax":
+        raise InputError(
+            f"decision={config.decision!r} tunes a cross-encoder's logit offsets; a twin tower decides "
+            "by a cosine threshold (simmatch eval picks one on a dev split)"
+        )
     seed_everything(config.seed)
     model = load_sentence_transformer(base_model, device=config.device)
     if config.layers is not None:
