@@ -156,6 +156,19 @@ def tiny_cross3_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def trained_cross3_dir(tmp_path_factory, tiny_cross3_dir) -> Path:
+    """The tiny 3-label model after 20 training steps on toy pairs: its logits differ from pair to
+    pair (the random one scores every pair alike), so a decision tuned on it can move."""
+    from simmatch.training import train_cross_encoder
+    from tests.training.test_training import CE, config, toy_pairs
+
+    out = tmp_path_factory.mktemp("trained")
+    return train_cross_encoder(
+        tiny_cross3_dir, toy_pairs(16, "class3"), config=config(out, "m", **CE)
+    ).output_dir
+
+
+@pytest.fixture(scope="session")
 def tiny_regression_dir(tmp_path_factory) -> Path:
     return build_tiny_cross_encoder(tmp_path_factory.mktemp("models") / "tiny-regression", None)
 

@@ -84,18 +84,6 @@ def test_long_pairs_truncate_with_warning(tiny_cross3_dir):
         clf.predict([("你好" * 40, "牛奶" * 40)])
 
 
-@pytest.fixture(scope="module")
-def trained_cross3_dir(tmp_path_factory, tiny_cross3_dir):
-    """The tiny 3-label model after 20 steps on toy pairs (the random one scores every pair alike)."""
-    from simmatch.training import train_cross_encoder
-    from tests.training.test_training import CE, config, toy_pairs
-
-    out = tmp_path_factory.mktemp("trained")
-    return train_cross_encoder(
-        tiny_cross3_dir, toy_pairs(16, "class3"), config=config(out, "m", **CE)
-    ).output_dir
-
-
 def test_tune_decision_saves_offsets_that_the_next_load_applies(trained_cross3_dir, tmp_path):
     import shutil
 

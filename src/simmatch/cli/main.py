@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from simmatch.errors import SimmatchError
 
 # Module names under simmatch.cli, in help order. Add a command by adding its module here.
-COMMAND_MODULES = ["models", "embed", "similarity", "rank", "train", "evaluate", "index", "serve"]
+COMMAND_MODULES = ["models", "embed", "similarity", "rank", "train", "evaluate", "decide", "index", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,8 @@
 """Evaluation: metrics (sklearn/scipy plus ranked retrieval), evaluators that take a model and
-return ``dict[str, float]`` with a ``primary_metric``, and :func:`evaluate_dataset`, the call behind
-``simmatch eval``."""
+return ``dict[str, float]`` with a ``primary_metric``, and :func:`evaluate_dataset` /
+:func:`tune_decision`, the calls behind ``simmatch eval`` and ``simmatch tune-decision``."""
 
-from simmatch.evaluation.evaluate import evaluate_dataset
+from simmatch.evaluation.evaluate import evaluate_dataset, tune_decision
 from simmatch.evaluation.evaluators import (
     EmbeddingSimilarityEvaluator,
     PairClassificationEvaluator,
@@ -38,4 +38,5 @@ __all__ = [
     "plot_scores",
     "retrieval_metrics",
     "threshold_accuracy",
+    "tune_decision",
 ]

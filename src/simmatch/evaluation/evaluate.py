@@ -1,5 +1,6 @@
 """:func:`evaluate_dataset`: a model and data named as every door names them (``NAME:SPLIT`` or a
-path) in, one JSON-ready record out. ``simmatch eval`` is this call plus printing."""
+path) in, one JSON-ready record out. ``simmatch eval`` is this call plus printing;
+``simmatch tune-decision`` is :func:`tune_decision` plus printing."""
 
 from __future__ import annotations
 
@@ -101,3 +102,44 @@ def evaluate_dataset(
     if plot is not None:
         record["plot"] = str(evaluator.plot(plot, title=title))
     return record
+
+
+def tune_decision(
+    model: str | Path,
+    dev: str | Path,
+    *,
+    metric: str = "macro_f1",
+    limit: int | None = None,
+    label_map: Mapping[str, str | None] | None = None,
+    backend: str = "torch",
+    batch_size: int = 64,
+    device: str | None = None,
+    save: bool = True,
+    root: str | Path | None = None,
+) -> dict[str, Any]:
+    """Fit a cross-encoder's (or an ensemble's) per-label logit offsets on labeled ``dev`` pairs
+    (``PairClassifier.tune_decision``) and, with ``save``, write them to the model directory's
+    ``simmatch.json`` so every later load decides with them. Returns the record
+    ``simmatch tune-decision`` prints: ``{"model", "dev", "pairs", "metric", "logit_offsets",
+    "before", "after", "saved_to"}``. A built-in model is refused when saving: its assembly is
+    the project's (copy the directory and tune the copy)."""
+    from simmatch.data import resolve_dataset
+    from simmatch.evaluation.metrics import DECISION_METRICS
+    from simmatch.models import PairClassifier
+    from simmatch.models.registry import builtin_name
+
+    if metric not in DECISION_METRICS:
+        raise InputError(f"metric must be one of {', '.join(DECISION_METRICS)}, not {metric!r}")
+    if save and builtin_name(str(model)) is not None:
+        raise InputError(
+            f"{model} is a built-in model; copy its directory (simmatch models lists it) and tune the copy"
+        )
+    data = resolve_dataset(dev, limit=limit, label_map=label_map, require_label=True, root=root)
+    if data.label_type != "class":
+        raise InputError(f"{dev}: tuning a decision needs class labels, not {data.label_type} labels")
+    classifier = PairClassifier(str(model), device=device, backend=backend)
+    tuning = classifier.tune_decision(
+        data.pairs, [str(e.label) for e in data], metric=metric, batch_size=batch_size
+    )
+    saved = str(classifier.save_settings()) if save else None
+    return {"model": str(model), "dev": str(dev), "pairs": len(data), **tuning, "saved_to": saved}
