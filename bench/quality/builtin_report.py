@@ -112,7 +112,7 @@ def _load_caveat(*runs: dict[str, Any]) -> str:
 
 
 def _layers_note(runs: dict[str, dict[str, Any]]) -> list[str]:
-    """12 vs 6 layers on the same data, epochs and seed, where both were run."""
+    """12 vs 6 layers on the same data, loss, epochs and seed, where both were run."""
     lines = []
     for name, deep in runs.items():
         c = deep["config"]
@@ -126,11 +126,14 @@ def _layers_note(runs: dict[str, dict[str, Any]]) -> list[str]:
                 c["seed"],
                 deep["task"],
             )
-            if not same or r["train"]["pairs"] != deep["train"]["pairs"]:
+            if not same or (r["train"]["pairs"], r["train"]["loss"]) != (
+                deep["train"]["pairs"],
+                deep["train"]["loss"],
+            ):
                 continue
             (split, m12), m6 = next(iter(deep["metrics"].items())), r["metrics"]
             lines.append(
-                f"- 12 vs 6 layers ({name} vs {other}, same data, epochs and seed): hold-out "
+                f"- 12 vs 6 layers ({name} vs {other}, same data, loss, epochs and seed): hold-out "
                 f"{deep['checkpoint_metric']} "
                 f"{deep['checkpoint_metric_value'] - r['checkpoint_metric_value']:+.2f}, {split} macro-F1 "
                 f"{m12['macro_f1'] - m6[split]['macro_f1']:+.2f}, at "
@@ -141,7 +144,7 @@ def _layers_note(runs: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def candidates(runs: dict[str, dict[str, Any]], builtins: dict[str, dict[str, Any]]) -> list[str]:
-    """Every trained run of a built-in's task side by side (layers, epochs, seed): the one with the
+    """Every trained run of a built-in's task side by side (layers, loss, epochs, seed): the one with the
     best hold-out value is packaged; the reported splits are shown, never used to choose."""
     if not runs:
         return []
@@ -152,9 +155,9 @@ def candidates(runs: dict[str, dict[str, Any]], builtins: dict[str, dict[str, An
         "The built-ins stay at 6 layers (half the reranking cost of 12; docs/speed.md); among the 6-layer",
         "runs of a task, the one with the best hold-out value is packaged (→).",
         "",
-        "| run | task | layers | epochs | seed | hold-out | reported splits: macro-F1 / accuracy "
+        "| run | task | layers | loss | epochs | seed | hold-out | reported splits: macro-F1 / accuracy "
         "| pairs/s | load |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in runs.items():
         c, m = r["config"], r["machine"]
@@ -163,7 +166,7 @@ def candidates(runs: dict[str, dict[str, Any]], builtins: dict[str, dict[str, An
         )
         out.append(
             f"| {name}{' → `' + packaged[m['command']] + '`' if m['command'] in packaged else ''} | "
-            f"{r['task']} | {c['layers']} | {c['epochs']} | {c['seed']} | "
+            f"{r['task']} | {c['layers']} | `{r['train']['loss']}` | {c['epochs']} | {c['seed']} | "
             f"{r['checkpoint_metric']} {r['checkpoint_metric_value']} | {reported} | "
             f"{r['pairs_per_second']} | {m['load_at_start']} |"
         )
