@@ -55,6 +55,12 @@ ENSEMBLE_WHY = {  # what each recorded ensemble's members were, so why it did (n
         "averaging gains, but seeds of one recipe err alike, so the gain stays under 1.0; the stacker, "
         "fitted on the 1,000 hold-out pairs, gains less than the mean."
     ),
+    "ensemble-12x4": (
+        "The three 12-layer seeds plus a 12-layer member trained with another loss (`lsce`: it leans "
+        "to the majority label where `balanced-ce` leans away from it), so the members err differently "
+        "and the mean gains more than with seeds alone; the class-weighted stacker over-predicts the rare "
+        "labels on this member set."
+    ),
 }  # built-in e5 cosine, threshold chosen on lcqmc/dev (table above)
 DECISION_WHY = {  # what was done with each decision run's offsets
     "relevance-decision": (
@@ -470,6 +476,7 @@ def load_results() -> dict[str, dict[str, Any]]:
         "ensemble-unweighted",
         "ensemble-v3",
         "ensemble-12",
+        "ensemble-12x4",
         "paraphrase-ensemble",
     ]
     found = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))}
