@@ -75,6 +75,12 @@ DECISION_WHY = {  # what was done with each decision run's offsets
         "58.80), a 12-layer built-in would be seed 42 at 59.12 on test, +1.48 over the 6-layer one; the "
         "three seeds span 59.12–61.46 on test, so one seed's test number is not the recipe's."
     ),
+    "relevance-12x4-decision": (
+        "With offsets on every model the lsce member (62.09) is above the 4-member mean (61.52): the "
+        "offsets correct the lsce member's lean to the majority label, which was the diversity the "
+        "mean had drawn on. The ensemble target is met on the models as trained (+1.28), not once each "
+        "model has its own tuned decision (−0.57)."
+    ),
     "paraphrase-decision": (
         "Not shipped: on the hold-out the offsets gain 0.10 accuracy (one pair in 1,000), and AFQMC dev "
         "accuracy falls, so `paraphrase-zh` keeps the plain argmax."
