@@ -37,6 +37,16 @@ def add_embedder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
 
 
+def add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    """--backend, --batch-size (64) and --device of the commands that score a labeled data set with
+    a model (``eval``, ``tune-decision``)."""
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)"
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="model batch size (default 64)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+
+
 def load_embedder(args: argparse.Namespace):
     from simmatch.models import Embedder
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from simmatch.cli._common import positive_int
+from simmatch.cli._common import add_scoring_options, positive_int
 from simmatch.cli._io import add_label_map_argument, parse_label_map
 from simmatch.evaluation.metrics import DECISION_METRICS
-from simmatch.models.backends import BACKENDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-save", action="store_true", help="print the offsets without writing simmatch.json")
     p.add_argument("--limit", type=positive_int, default=None, help="tune on the first N pairs only")
     add_label_map_argument(p)
-    p.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="model batch size (default 64)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_scoring_options(p)
     p.set_defaults(func=run)
 
 

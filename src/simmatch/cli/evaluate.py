@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from simmatch.cli._common import positive_int
+from simmatch.cli._common import add_scoring_options, positive_int
 from simmatch.cli._io import (
     add_label_map_argument,
     add_score_range_argument,
     parse_label_map,
     parse_score_range,
 )
-from simmatch.models.backends import BACKENDS
 from simmatch.models.registry import DEFAULT_EMBEDDER
 
 
@@ -44,7 +43,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", "-d", required=True, help="NAME:SPLIT (e.g. lcqmc:test) or a pair file")
-    p.add_argument("--backend", choices=BACKENDS, default="torch", help="inference backend (default torch)")
     p.add_argument("--limit", type=positive_int, default=None, help="evaluate the first N pairs only")
     add_score_range_argument(p)
     add_label_map_argument(p)
@@ -53,8 +51,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="PNG",
         help="also write score distributions per label (and, for two labels, accuracy vs threshold)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=64, help="model batch size (default 64)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_scoring_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

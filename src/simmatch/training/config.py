@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from simmatch.errors import InputError
+from simmatch.evaluation.metrics import DECISION_METRICS
 
 LrScheduler = Literal["linear", "cosine", "constant_with_warmup"]
 LR_SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 Head = Literal["auto", "cls", "mean"]
 HEADS = ("auto", "cls", "mean")
 Decision = Literal["argmax", "macro_f1", "accuracy"]
-DECISIONS = ("argmax", "macro_f1", "accuracy")
+DECISIONS = ("argmax", *DECISION_METRICS)  # the metrics a decision can be tuned for live in one place
 
 
 def _opt(default: Any, help: str) -> Any:
