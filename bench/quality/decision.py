@@ -61,10 +61,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     machine = _machine()
     specs = ["qbqtc:test_public"] if args.task == "relevance" else list(PARAPHRASE_EVAL)
     metric = METRIC[args.task]
+    reported = {spec: resolve_dataset(spec, limit=args.eval_limit) for spec in specs}  # read once
+    shared = _holdout(args.task, "", args) if args.task == "relevance" else None  # one for all runs
     rows: dict[str, Any] = {}
     for model in args.models:
         clf = PairClassifier(model, backend=args.backend)
-        holdout, about = _holdout(args.task, model, args)
+        holdout, about = shared or _holdout(args.task, model, args)
         holdout = _relabel(holdout, clf.labels) if args.task == "paraphrase" else holdout
         t = time.perf_counter()
         tuning = clf.tune_decision(
@@ -77,8 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "tune_seconds": round(time.perf_counter() - t, 1),
             "splits": {},
         }
-        for spec in specs:
-            data = resolve_dataset(spec, limit=args.eval_limit)
+        for spec, data in reported.items():
             data = _relabel(data, clf.labels) if args.task == "paraphrase" else data
             logits = clf.logits(data.pairs, batch_size=64)
             row["splits"][spec] = {
