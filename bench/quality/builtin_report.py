@@ -246,8 +246,46 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
                 f"({r['checkpoint_metric']} = {r['checkpoint_metric_value']}) |"
             )
         out.append("")
+    out += reproductions({k: v for k, v in results.items() if v.get("task") == "reproduction"})
     out += notes(results)
     out.append(END)
+    return out
+
+
+def reproductions(found: dict[str, dict[str, Any]]) -> list[str]:
+    """``bench/quality/reproduce.py`` records: a built-in's recorded command rerun on later code,
+    compared with the committed stored weights and the original record."""
+    if not found:
+        return []
+    out = [
+        "### Reproduction of the built-ins",
+        "",
+        "| built-in | rerun (code) | stored weights (sha256) | checkpoint step | hold-out | "
+        "reported splits (argmax): macro-F1 / accuracy, original → rerun | pairs/s original → rerun |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in found.values():
+        a, b, w = r["original"], r["rerun"], r["weights_sha256"]
+        digest = "identical" if w["equal"] else f"differ ({w['committed'][:12]} vs {w['rerun'][:12]})"
+        (metric, before), after = next(iter(a["holdout"].items())), next(iter(b["holdout"].values()))
+        splits = "; ".join(
+            f"{s} {v['macro_f1']:.2f} / {v['accuracy']:.2f} → {b['metrics'][s]['macro_f1']:.2f} / "
+            f"{b['metrics'][s]['accuracy']:.2f}"
+            for s, v in a["metrics"].items()
+        )
+        out.append(
+            f"| {r['builtin']} | {b['code']} | {digest} | {a['checkpoint_step']} → {b['checkpoint_step']} | "
+            f"{metric} {before} → {after} | {splits} | {a['pairs_per_second']} → {b['pairs_per_second']} |"
+        )
+    out.append("")
+    for r in found.values():
+        b = r["rerun"]
+        out.append(
+            f"- {r['builtin']}: `{b['command']}`, then `python bench/quality/reproduce.py --run "
+            f"{b['command'].split('--out ')[1].split()[0]} --builtin {r['builtin']}`; {r['how']}, "
+            f"load {b['load_at_start']} at start."
+        )
+    out.append("")
     return out
 
 
