@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report_notes import DECISION_WHY, ENSEMBLE_WHY, PARAPHRASE_ENSEMBLE_WHY
+from report_notes import DECISION_WHY, ENSEMBLE_WHY, LAYERS_WHY, PARAPHRASE_ENSEMBLE_WHY
 
 import _common
 
@@ -85,14 +85,17 @@ def _layers_note(runs: dict[str, dict[str, Any]]) -> list[str]:
                 deep["train"]["loss"],
             ):
                 continue
-            (split, m12), m6 = next(iter(deep["metrics"].items())), r["metrics"]
+            gains = ", ".join(
+                f"{split} {m12['macro_f1'] - r['metrics'][split]['macro_f1']:+.2f} / "
+                f"{m12['accuracy'] - r['metrics'][split]['accuracy']:+.2f}"
+                for split, m12 in deep["metrics"].items()
+            )
             lines.append(
                 f"- 12 vs 6 layers ({name} vs {other}, same data, loss, epochs and seed): hold-out "
                 f"{deep['checkpoint_metric']} "
-                f"{deep['checkpoint_metric_value'] - r['checkpoint_metric_value']:+.2f}, {split} macro-F1 "
-                f"{m12['macro_f1'] - m6[split]['macro_f1']:+.2f}, at "
-                f"{r['pairs_per_second'] / deep['pairs_per_second']:.1f}× the training time per pair"
-                f"{_load_caveat(deep, r)}."
+                f"{deep['checkpoint_metric_value'] - r['checkpoint_metric_value']:+.2f}; macro-F1 / accuracy "
+                f"{gains}; at {r['pairs_per_second'] / deep['pairs_per_second']:.1f}× the training time per "
+                f"pair{_load_caveat(deep, r)}. {LAYERS_WHY.get(name, '')}".rstrip()
             )
     return lines + ([""] if lines else [])
 
