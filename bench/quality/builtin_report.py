@@ -57,6 +57,11 @@ def _training(r: dict[str, Any]) -> str:
     )
 
 
+def _both(m: dict[str, Any], spec: str = ".2f") -> str:
+    """A split's macro-F1 and accuracy as the report writes them: ``macro-F1 / accuracy``."""
+    return f"{m['macro_f1']:{spec}} / {m['accuracy']:{spec}}"
+
+
 def _load_caveat(*runs: dict[str, Any]) -> str:
     """A speed ratio is an idle measurement only when every run started below load 1.5."""
     loads = [float(r["machine"]["load_at_start"]) for r in runs]
@@ -85,9 +90,9 @@ def _layers_note(runs: dict[str, dict[str, Any]]) -> list[str]:
                 deep["train"]["loss"],
             ):
                 continue
+            keys = ("macro_f1", "accuracy")
             gains = ", ".join(
-                f"{split} {m12['macro_f1'] - r['metrics'][split]['macro_f1']:+.2f} / "
-                f"{m12['accuracy'] - r['metrics'][split]['accuracy']:+.2f}"
+                f"{split} {_both({k: m12[k] - r['metrics'][split][k] for k in keys}, '+.2f')}"
                 for split, m12 in deep["metrics"].items()
             )
             lines.append(
@@ -118,9 +123,7 @@ def candidates(runs: dict[str, dict[str, Any]], builtins: dict[str, dict[str, An
     ]
     for name, r in runs.items():
         c, m = r["config"], r["machine"]
-        reported = "; ".join(
-            f"{split} {v['macro_f1']:.2f} / {v['accuracy']:.2f}" for split, v in r["metrics"].items()
-        )
+        reported = "; ".join(f"{split} {_both(v)}" for split, v in r["metrics"].items())
         out.append(
             f"| {name}{' → `' + packaged[m['command']] + '`' if m['command'] in packaged else ''} | "
             f"{r['task']} | {c['layers']} | `{r['train']['loss']}` | {c['epochs']} | {c['seed']} | "
@@ -218,7 +221,7 @@ def section(results: dict[str, dict[str, Any]]) -> list[str]:
                 if split in decided:  # the built-in answers with its decision offsets
                     m = {**decided[split]["after"], "pairs": decided[split]["pairs"]}
                     plain = decided[split]["before"]
-                    argmax = f" (offsets; argmax {plain['macro_f1']:.2f} / {plain['accuracy']:.2f})"
+                    argmax = f" (offsets; argmax {_both(plain)})"
                 target = ""
                 if split in TARGETS:
                     key, value, who = TARGETS[split]
@@ -271,11 +274,7 @@ def reproductions(found: dict[str, dict[str, Any]]) -> list[str]:
         a, b, w = r["original"], r["rerun"], r["weights_sha256"]
         digest = "identical" if w["equal"] else f"differ ({w['committed'][:12]} vs {w['rerun'][:12]})"
         (metric, before), after = next(iter(a["holdout"].items())), next(iter(b["holdout"].values()))
-        splits = "; ".join(
-            f"{s} {v['macro_f1']:.2f} / {v['accuracy']:.2f} → {b['metrics'][s]['macro_f1']:.2f} / "
-            f"{b['metrics'][s]['accuracy']:.2f}"
-            for s, v in a["metrics"].items()
-        )
+        splits = "; ".join(f"{s} {_both(v)} → {_both(b['metrics'][s])}" for s, v in a["metrics"].items())
         out.append(
             f"| {r['builtin']} | {b['code']} | {digest} | {a['checkpoint_step']} → {b['checkpoint_step']} | "
             f"{metric} {before} → {after} | {splits} | {a['pairs_per_second']} → {b['pairs_per_second']} |"
@@ -285,7 +284,7 @@ def reproductions(found: dict[str, dict[str, Any]]) -> list[str]:
         b = r["rerun"]
         out.append(
             f"- {r['builtin']}: `{b['command']}`, then `python bench/quality/reproduce.py --run "
-            f"{b['command'].split('--out ')[1].split()[0]} --builtin {r['builtin']}`; {r['how']}, "
+            f"{r['run']} --builtin {r['builtin']}`; {r['how']}, "
             f"load {b['load_at_start']} at start."
         )
     out.append("")

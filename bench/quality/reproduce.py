@@ -62,6 +62,7 @@ def compare(run: Path, builtin: str, how: str | None = None) -> dict[str, Any]:
     return {
         "task": "reproduction",
         "builtin": builtin,
+        "run": str(run),
         "how": how or b["note"],
         "original": a,
         "rerun": b,
